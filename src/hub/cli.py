@@ -1,0 +1,325 @@
+"""`hub`: serve, worker, migrate, export-schema, version.
+
+Failures (port in use, database unreachable, bad configuration) exit non-zero with one clear
+line on stderr, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import errno
+import signal
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
+
+from pydantic import ValidationError
+
+import hub
+from hub.config import Settings
+from hub.errors import ConfigurationError, HubError
+
+EXIT_CONFIG = 2
+EXIT_UNAVAILABLE = 3
+EXIT_DRIFT = 4
+
+
+class CliError(Exception):
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _fail(message: str, exit_code: int) -> NoReturn:
+    raise CliError(message, exit_code)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"HUB_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        _fail(f"bad configuration: {problems}", EXIT_CONFIG)
+
+
+def redact(url: str) -> str:
+    """A URL with its password replaced, for messages and logs."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(
+        socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM
+    ) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                _fail(
+                    f"port {port} on {host} is already in use (set HUB_PORT or --port)", EXIT_CONFIG
+                )
+            _fail(f"cannot listen on {host}:{port}: {exc.strerror}", EXIT_CONFIG)
+
+
+def _sigterm_to_system_exit(signum: int, frame: FrameType | None) -> None:
+    # uvicorn re-raises the stop signal after its own shutdown; as SystemExit it unwinds
+    # through our `finally` blocks so the embedded servers stop too.
+    raise SystemExit(128 + signum)
+
+
+async def _prepare_database(
+    database_url: str, *, migrate: bool, demo: bool, settings: Settings
+) -> str:
+    from hub.db.engine import create_engine, create_session_factory
+    from hub.db.migrate import current_revision, head_revision, upgrade
+    from hub.demo import load_demo
+    from hub.kit.time import SystemClock
+
+    engine = create_engine(database_url, pool_size=2, max_overflow=0)
+    try:
+        try:
+            if migrate:
+                await upgrade(engine)
+            revision = await current_revision(engine)
+        except (TimeoutError, OSError) as exc:
+            _fail(f"database unreachable at {redact(database_url)}: {exc}", EXIT_UNAVAILABLE)
+        except Exception as exc:
+            if type(exc).__module__.startswith(("asyncpg", "sqlalchemy")):
+                _fail(f"database error at {redact(database_url)}: {exc}", EXIT_UNAVAILABLE)
+            raise
+        if revision != head_revision():
+            _fail(
+                f"database is at migration {revision}, code expects {head_revision()}: "
+                "run `hub migrate`",
+                EXIT_UNAVAILABLE,
+            )
+        if demo:
+            counts = await load_demo(create_session_factory(engine), SystemClock())
+            summary = ", ".join(f"{n} {what}" for what, n in counts.items())
+            print(f"demo data loaded: {summary}", file=sys.stderr)
+        return revision or "none"
+    finally:
+        await engine.dispose()
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from hub.app import create_app
+    from hub.embedded import provide_services
+    from hub.logging import configure_logging
+
+    settings = load_settings()
+    host = args.host or settings.host
+    port = args.port or settings.port
+    if args.demo and settings.is_production:
+        _fail("--demo is refused in production", EXIT_CONFIG)
+    configure_logging(settings.log_level, json=settings.log_json)
+    _check_port_free(host, port)
+    signal.signal(signal.SIGTERM, _sigterm_to_system_exit)
+
+    with provide_services(settings.database_url, settings.redis_url, settings.data_dir) as services:
+        # Production migrates as a release step (deploy/migrate.sh), never at start-up.
+        migrate = not settings.is_production or services.embedded_database
+        asyncio.run(
+            _prepare_database(
+                services.database_url, migrate=migrate, demo=args.demo, settings=settings
+            )
+        )
+        app = create_app(settings, database_url=services.database_url, redis_url=services.redis_url)
+        shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host  # noqa: S104
+        print(
+            f"Care Hub {hub.__version__} is running: open http://{shown_host}:{port}/graphql",
+            file=sys.stderr,
+        )
+        if services.embedded_database:
+            print(
+                f"  embedded PostgreSQL data: {settings.data_dir.resolve() / 'pg'}", file=sys.stderr
+            )
+        print("  stop with Ctrl-C", file=sys.stderr)
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level=settings.log_level,
+            access_log=False,
+            lifespan="on",
+            ws="websockets-sansio",
+            timeout_graceful_shutdown=10,
+        )
+        uvicorn.Server(config).run()
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    from hub.graphql.schema import schema
+    from hub.logging import configure_logging
+    from hub.metrics import HubMetrics
+    from hub.runtime import Runtime
+    from hub.worker import build_worker
+
+    settings = load_settings()
+    if settings.database_url is None or settings.redis_url is None:
+        _fail(
+            "`hub worker` runs beside a shared database and Redis: set HUB_DATABASE_URL and "
+            "HUB_REDIS_URL (with neither, `hub serve` runs the worker in-process)",
+            EXIT_CONFIG,
+        )
+    configure_logging(settings.log_level, json=settings.log_json)
+    signal.signal(signal.SIGTERM, _sigterm_to_system_exit)
+
+    async def run() -> None:
+        assert settings.database_url is not None
+        assert settings.redis_url is not None
+        runtime = await Runtime.open(
+            settings,
+            database_url=settings.database_url,
+            redis_url=settings.redis_url,
+            schema=schema,
+            metrics=HubMetrics(),
+        )
+        # arq's own handlers turn SIGINT/SIGTERM into a graceful stop of running jobs.
+        worker = build_worker(runtime, burst=args.burst, handle_signals=True)
+        try:
+            await worker.async_run()
+        except asyncio.CancelledError:
+            print("hub worker: stopped", file=sys.stderr)
+        finally:
+            # The pool belongs to the runtime (worker.close() would close it a second time).
+            await runtime.close()
+
+    asyncio.run(run())
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    from hub.db.engine import create_engine
+    from hub.db.migrate import current_revision, downgrade, pending_model_changes, upgrade
+    from hub.embedded import provide_services
+    from hub.logging import configure_logging
+
+    settings = load_settings()
+    configure_logging("warning", json=settings.log_json)
+
+    async def run(database_url: str) -> None:
+        engine = create_engine(database_url, pool_size=1, max_overflow=0)
+        try:
+            before = await current_revision(engine)
+            if args.downgrade:
+                await downgrade(engine, args.downgrade)
+            else:
+                await upgrade(engine, args.revision)
+            after = await current_revision(engine)
+            print(f"migrations: {before or 'empty'} -> {after or 'empty'}")
+            if args.check:
+                changes = await pending_model_changes(engine)
+                if changes:
+                    for change in changes:
+                        print(f"  not in a migration: {change}", file=sys.stderr)
+                    _fail(f"{len(changes)} model change(s) have no migration", EXIT_DRIFT)
+                print("models and migrations agree")
+        except (TimeoutError, OSError) as exc:
+            _fail(f"database unreachable at {redact(database_url)}: {exc}", EXIT_UNAVAILABLE)
+        finally:
+            await engine.dispose()
+
+    with provide_services(
+        settings.database_url, settings.redis_url or "redis://unused", settings.data_dir
+    ) as services:
+        asyncio.run(run(services.database_url))
+
+
+def cmd_export_schema(args: argparse.Namespace) -> None:
+    from hub.graphql.schema import schema_sdl
+
+    path = Path(args.path)
+    sdl = schema_sdl()
+    if args.check:
+        current = path.read_text() if path.exists() else ""
+        if current != sdl:
+            _fail(
+                f"{path} is not what the code exports: run `hub export-schema` and commit it",
+                EXIT_DRIFT,
+            )
+        print(f"{path} matches the code")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(sdl)
+    print(f"wrote {path} ({len(sdl.splitlines())} lines)")
+
+
+def cmd_version(args: argparse.Namespace) -> None:
+    print(f"care-hub {hub.__version__}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hub",
+        description="Care Hub: GraphQL integration hub for adult social care "
+        "and NHS community services.",
+        epilog="Configuration comes from HUB_* environment variables (see deploy/env.example).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the hub (embedded PostgreSQL and Redis unless HUB_DATABASE_URL/HUB_REDIS_URL)",
+    )
+    serve.add_argument(
+        "--demo", action="store_true", help="load the synthetic demo dataset (idempotent)"
+    )
+    serve.add_argument("--host", help="address to listen on (default HUB_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default HUB_PORT or 8000)")
+    serve.set_defaults(run=cmd_serve)
+
+    worker = commands.add_parser("worker", help="run the background worker on its own")
+    worker.add_argument("--burst", action="store_true", help="run queued jobs, then exit")
+    worker.set_defaults(run=cmd_worker)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument(
+        "--revision", default="head", help="upgrade to this revision (default head)"
+    )
+    migrate.add_argument(
+        "--downgrade", metavar="REVISION", help="downgrade to this revision instead"
+    )
+    migrate.add_argument(
+        "--check", action="store_true", help="fail if the models have changes no migration holds"
+    )
+    migrate.set_defaults(run=cmd_migrate)
+
+    export = commands.add_parser("export-schema", help="write schema/schema.graphql from the code")
+    export.add_argument("--check", action="store_true", help="fail if the committed file differs")
+    export.add_argument("--path", default="schema/schema.graphql", help="where the schema lives")
+    export.set_defaults(run=cmd_export_schema)
+
+    version = commands.add_parser("version", help="print the version")
+    version.set_defaults(run=cmd_version)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], None] = args.run
+    try:
+        run(args)
+    except CliError as exc:
+        print(f"hub: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except (ConfigurationError, HubError) as exc:
+        print(f"hub: error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_UNAVAILABLE)
+    except KeyboardInterrupt:
+        with contextlib.suppress(Exception):
+            print("hub: stopped", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,105 @@
+"""Settings, read from the environment with the `HUB_` prefix (and an optional `.env` file).
+
+Only composition roots (app, worker, cli) read settings; everything else is handed what it needs.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """Every `HUB_*` variable. `deploy/env.example` and the README mirror this class."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HUB_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: Environment = Field(
+        default=Environment.DEVELOPMENT,
+        description="development, test or production; production turns off GraphiQL, "
+        "introspection, the development token issuer and demo data.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL (postgresql+asyncpg://user:pass@host:5432/db). "
+        "Unset: an embedded PostgreSQL is started in the data directory.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis URL (redis://host:6379/0). "
+        "Unset: an embedded Redis is started on loopback.",
+    )
+    data_dir: Path = Field(
+        default=Path(".hub"),
+        description="Where the embedded servers keep their data and pid files.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `hub serve` listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `hub serve` listens on.")
+    log_level: str = Field(default="info", description="debug, info, warning or error.")
+    log_json: bool = Field(
+        default=False, description="JSON log lines (for log shippers) instead of console lines."
+    )
+    inprocess_worker: bool = Field(
+        default=True,
+        description="Run the arq worker inside `hub serve`. "
+        "Set false when `hub worker` runs as its own process.",
+    )
+    db_pool_size: int = Field(default=10, ge=1, le=200, description="Connections per process.")
+    db_pool_overflow: int = Field(default=5, ge=0, le=200, description="Extra connections at peak.")
+    db_statement_timeout_ms: int = Field(
+        default=15_000, ge=100, description="Server-side cap on a single SQL statement."
+    )
+    worker_heartbeat_seconds: int = Field(
+        default=15, ge=1, le=3600, description="How often the worker reports that it is alive."
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.lower()
+        if level not in {"debug", "info", "warning", "error"}:
+            raise ValueError("must be one of debug, info, warning, error")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str | None) -> str | None:
+        """Accept the usual `postgresql://` spellings and use the asyncpg driver for them."""
+        if not value:
+            return None
+        for prefix in ("postgres://", "postgresql://", "postgresql+psycopg://"):
+            if value.startswith(prefix):
+                return "postgresql+asyncpg://" + value[len(prefix) :]
+        if not value.startswith("postgresql+asyncpg://"):
+            raise ValueError("must be a postgresql:// or postgresql+asyncpg:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.PRODUCTION
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

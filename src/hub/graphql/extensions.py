@@ -1,0 +1,45 @@
+"""Schema extensions: operation metrics by name and outcome."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from graphql import GraphQLError, OperationDefinitionNode
+from strawberry.extensions import SchemaExtension
+
+from hub.graphql.context import Context
+
+
+class OperationMetrics(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._observe(started)
+
+    def _observe(self, started: float) -> None:
+        context = self.execution_context.context
+        if not isinstance(context, Context):
+            return
+        name = context.metrics.operation_label(self.execution_context.operation_name)
+        kind = _operation_type(self.execution_context.graphql_document)
+        result = self.execution_context.result
+        errors: list[GraphQLError] = list(result.errors or []) if result is not None else []
+        if self.execution_context.pre_execution_errors:
+            errors = list(self.execution_context.pre_execution_errors)
+        outcome = "error" if errors else "ok"
+        metrics = context.metrics
+        metrics.graphql_operations.labels(name, kind, outcome).inc()
+        metrics.graphql_latency.labels(name, kind).observe(time.perf_counter() - started)
+        for error in errors:
+            kind_label = "validation" if error.path is None else "execution"
+            metrics.graphql_errors.labels(name, kind_label).inc()
+
+
+def _operation_type(document: object) -> str:
+    for definition in getattr(document, "definitions", ()):
+        if isinstance(definition, OperationDefinitionNode):
+            return definition.operation.value
+    return "unknown"

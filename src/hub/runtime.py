@@ -1,0 +1,74 @@
+"""What a running hub process holds: settings, the engine and session factory, the Redis pool,
+the clock, metrics and the schema. Opened by the app's lifespan, closed on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+import strawberry
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.config import Settings
+from hub.db.engine import SessionFactory, create_engine, create_session_factory
+from hub.kit.time import Clock, SystemClock
+from hub.logging import get_logger
+from hub.metrics import HubMetrics
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    database_url: str
+    redis_url: str
+    engine: AsyncEngine
+    sessions: SessionFactory
+    redis: ArqRedis
+    schema: strawberry.Schema
+    metrics: HubMetrics
+    clock: Clock = field(default_factory=SystemClock)
+    worker_task: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        database_url: str,
+        redis_url: str,
+        schema: strawberry.Schema,
+        metrics: HubMetrics,
+        clock: Clock | None = None,
+    ) -> Runtime:
+        engine = create_engine(
+            database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_pool_overflow,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+        )
+        redis = await create_pool(RedisSettings.from_dsn(redis_url))
+        metrics.watch_pool(engine)
+        return cls(
+            settings=settings,
+            database_url=database_url,
+            redis_url=redis_url,
+            engine=engine,
+            sessions=create_session_factory(engine),
+            redis=redis,
+            schema=schema,
+            metrics=metrics,
+            clock=clock or SystemClock(),
+        )
+
+    async def close(self) -> None:
+        if self.worker_task is not None:
+            self.worker_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.worker_task
+        await self.redis.aclose()
+        await self.engine.dispose()

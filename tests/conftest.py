@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+
+from hub.app import create_app
+from hub.config import Environment, Settings
+from hub.db.engine import SessionFactory, create_engine, create_session_factory
+from hub.kit.time import FixedClock
+from tests.support.asgi import running_lifespan
+from tests.support.databases import DatabaseFactory, postgres_admin_url, redis_base_url
+from tests.support.graphql import GraphQLClient
+
+# The settings the hub reads must never come from the developer's own shell or .env.
+for _name in [n for n in os.environ if n.startswith("HUB_") and not n.startswith("HUB_TEST_")]:
+    del os.environ[_name]
+
+
+@pytest.fixture(scope="session")
+def services_root() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="care-hub-tests-") as root:
+        yield Path(root)
+
+
+@pytest.fixture(scope="session")
+def database_factory(services_root: Path) -> Iterator[DatabaseFactory]:
+    with postgres_admin_url(services_root) as admin_dsn:
+        factory = DatabaseFactory(admin_dsn)
+        factory.create_template()
+        try:
+            yield factory
+        finally:
+            factory.drop_template()
+
+
+@pytest.fixture(scope="session")
+def redis_server(services_root: Path) -> Iterator[str]:
+    with redis_base_url(services_root) as url:
+        yield url
+
+
+@pytest.fixture
+async def database_url(database_factory: DatabaseFactory) -> AsyncIterator[str]:
+    """A freshly migrated database of this test's own."""
+    name = await database_factory.clone()
+    try:
+        yield database_factory.url(name)
+    finally:
+        await database_factory.drop(name)
+
+
+@pytest.fixture
+async def redis_url(redis_server: str) -> str:
+    """The test's Redis database (one per xdist worker), flushed before the test."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker.removeprefix("gw") or 0) + 1 if worker.startswith("gw") else 1
+    url = f"{redis_server.rsplit('/', 1)[0]}/{index}"
+    client = Redis.from_url(url)
+    await client.flushdb()
+    await client.aclose()
+    return url
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        environment=Environment.TEST,
+        database_url=database_url,
+        redis_url=redis_url,
+        data_dir=tmp_path / "hub",
+        inprocess_worker=False,
+    )
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url, pool_size=5)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> SessionFactory:
+    return create_session_factory(engine)
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: FixedClock) -> AsyncIterator[Starlette]:
+    assert settings.database_url
+    assert settings.redis_url
+    application = create_app(
+        settings, database_url=settings.database_url, redis_url=settings.redis_url, clock=clock
+    )
+    async with running_lifespan(application):
+        yield application
+
+
+@pytest.fixture
+async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+def graphql(http: httpx.AsyncClient) -> GraphQLClient:
+    return GraphQLClient(http)
