@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,13 +13,18 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
+from hub.accounts.models import Role
 from hub.app import create_app
 from hub.config import Environment, Settings
 from hub.db.engine import SessionFactory, create_engine, create_session_factory
+from hub.db.uow import unit_of_work
 from hub.kit.time import FixedClock
+from hub.organisations import service as organisations
+from hub.organisations.models import OrganisationKind
 from tests.support.asgi import running_lifespan
 from tests.support.databases import DatabaseFactory, postgres_admin_url, redis_base_url
 from tests.support.graphql import GraphQLClient
+from tests.support.identity import Identities
 
 # The settings the hub reads must never come from the developer's own shell or .env.
 for _name in [n for n in os.environ if n.startswith("HUB_") and not n.startswith("HUB_TEST_")]:
@@ -120,4 +126,39 @@ async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def graphql(http: httpx.AsyncClient) -> GraphQLClient:
+    """An anonymous caller."""
     return GraphQLClient(http)
+
+
+@pytest.fixture
+def identities(app: Starlette, sessions: SessionFactory, clock: FixedClock) -> Identities:
+    return Identities(app, sessions, clock)
+
+
+@pytest.fixture
+async def provider(sessions: SessionFactory, clock: FixedClock) -> uuid.UUID:
+    """A provider organisation to hang staff accounts on."""
+    async with unit_of_work(sessions) as session:
+        organisation = await organisations.create(
+            session,
+            kind=OrganisationKind.PROVIDER,
+            name="Riverside Homecare",
+            ods_code="AX123",
+            actor="test",
+            clock=clock,
+        )
+    return organisation.id
+
+
+@pytest.fixture
+async def admin_graphql(http: httpx.AsyncClient, identities: Identities) -> GraphQLClient:
+    return GraphQLClient(http, token=await identities.token(Role.ADMIN))
+
+
+@pytest.fixture
+async def coordinator_graphql(
+    http: httpx.AsyncClient, identities: Identities, provider: uuid.UUID
+) -> GraphQLClient:
+    return GraphQLClient(
+        http, token=await identities.token(Role.COORDINATOR, organisation_id=provider)
+    )

@@ -8,13 +8,15 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import strawberry
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from hub.auth.http import AuthenticationMiddleware, BodyLimitMiddleware
 from hub.config import Settings
 from hub.graphql.schema import schema
 from hub.graphql.view import HubGraphQL
@@ -36,9 +38,11 @@ def create_app(
     redis_url: str,
     clock: Clock | None = None,
     run_worker: bool | None = None,
+    graphql_schema: strawberry.Schema | None = None,
 ) -> Starlette:
     """The hub as an ASGI app. Connections open in the lifespan and close on shutdown."""
     metrics = HubMetrics()
+    active_schema = graphql_schema or schema
     start_worker = settings.inprocess_worker if run_worker is None else run_worker
 
     @asynccontextmanager
@@ -47,7 +51,7 @@ def create_app(
             settings,
             database_url=database_url,
             redis_url=redis_url,
-            schema=schema,
+            schema=active_schema,
             metrics=metrics,
             clock=clock,
         )
@@ -68,7 +72,16 @@ def create_app(
     async def prometheus(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    graphql = HubGraphQL(schema, settings)
+    async def jwks(request: Request) -> Response:
+        """The development issuer's public keys (404 when a real identity provider is used)."""
+        issuer = request.app.state.runtime.identity.dev_issuer
+        if issuer is None:
+            return JSONResponse(
+                {"error": "the hub is not its own token issuer here"}, status_code=404
+            )
+        return JSONResponse(issuer.public_jwks(), headers={"cache-control": "public, max-age=300"})
+
+    graphql = HubGraphQL(active_schema, settings)
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
@@ -76,7 +89,13 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", prometheus),
+            Route("/.well-known/jwks.json", jwks),
         ],
-        middleware=[Middleware(RequestContextMiddleware, metrics=metrics)],
+        # Outermost first: request id and metrics see every answer, including refusals.
+        middleware=[
+            Middleware(RequestContextMiddleware, metrics=metrics),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes),
+            Middleware(AuthenticationMiddleware),
+        ],
         lifespan=lifespan,
     )

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
@@ -239,6 +239,84 @@ def cmd_migrate(args: argparse.Namespace) -> None:
         asyncio.run(run(services.database_url))
 
 
+def cmd_token(args: argparse.Namespace) -> None:
+    """Register (or update) a development account and print a signed token for it."""
+    import uuid as uuid_module
+    from datetime import timedelta
+
+    from hub.accounts import service as accounts
+    from hub.accounts.models import Role
+    from hub.auth.setup import development_issuer
+    from hub.db.engine import create_engine, create_session_factory
+    from hub.db.uow import unit_of_work
+    from hub.embedded import provide_services
+    from hub.kit.time import SystemClock
+    from hub.logging import configure_logging
+    from hub.organisations import repository as organisations
+
+    settings = load_settings()
+    if settings.is_production:
+        _fail("`hub token` is a development tool and is refused in production", EXIT_CONFIG)
+    if not settings.uses_development_issuer:
+        _fail("tokens come from your identity provider here (HUB_AUTH_JWKS_* is set)", EXIT_CONFIG)
+    configure_logging("warning", json=settings.log_json)
+    role = Role(args.role)
+    is_client = role in (Role.PARTNER_CLIENT, Role.SUPPLIER_CLIENT)
+    try:
+        staff_id = uuid_module.UUID(args.staff) if args.staff else None
+    except ValueError:
+        _fail(f"--staff must be a staff id (a UUID); got {args.staff!r}", EXIT_CONFIG)
+    clock = SystemClock()
+
+    async def run(database_url: str) -> str:
+        engine = create_engine(database_url, pool_size=1, max_overflow=0)
+        try:
+            sessions = create_session_factory(engine)
+            async with unit_of_work(sessions) as session:
+                organisation_id = None
+                if args.organisation:
+                    organisation = None
+                    try:
+                        organisation = await organisations.get(
+                            session, uuid_module.UUID(args.organisation)
+                        )
+                    except ValueError:
+                        organisation = await organisations.get_by_ods_code(
+                            session, args.organisation
+                        )
+                    if organisation is None:
+                        _fail(
+                            f"no organisation {args.organisation!r} (give its id or ODS code)",
+                            EXIT_CONFIG,
+                        )
+                    organisation_id = organisation.id
+                subject = args.subject or (
+                    args.client_id
+                    if is_client
+                    else f"dev-{role.value}-{staff_id or organisation_id or 'admin'}"
+                )
+                await accounts.register(
+                    session,
+                    issuer=settings.auth_issuer,
+                    subject=subject,
+                    role=role,
+                    display_name=args.name or subject,
+                    organisation_id=organisation_id,
+                    staff_id=staff_id,
+                    scopes=args.scopes.split() if args.scopes else (),
+                    actor="system:hub-token",
+                    clock=clock,
+                )
+        finally:
+            await engine.dispose()
+        issuer = development_issuer(settings, clock)
+        claims = {"client_id": subject, "scope": args.scopes or ""} if is_client else {}
+        return issuer.mint(subject, claims, ttl=timedelta(minutes=args.ttl_minutes))
+
+    with provide_services(settings.database_url, "redis://unused", settings.data_dir) as services:
+        print(asyncio.run(run(services.database_url)))
+
+
 def cmd_export_schema(args: argparse.Namespace) -> None:
     from hub.graphql.schema import schema_sdl
 
@@ -260,6 +338,12 @@ def cmd_export_schema(args: argparse.Namespace) -> None:
 
 def cmd_version(args: argparse.Namespace) -> None:
     print(f"care-hub {hub.__version__}")
+
+
+def _roles() -> list[Any]:
+    from hub.accounts.models import Role
+
+    return list(Role)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -297,6 +381,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="fail if the models have changes no migration holds"
     )
     migrate.set_defaults(run=cmd_migrate)
+
+    token = commands.add_parser(
+        "token",
+        help="print a development token (registers the account; refused in production)",
+        description="Registers a development account with this role and prints a bearer token "
+        "signed by the hub's development issuer. Example: hub token --role coordinator "
+        "--organisation AX123",
+    )
+    token.add_argument("--role", required=True, choices=[r.value for r in _roles()])
+    token.add_argument("--organisation", help="organisation id or ODS code (all roles but admin)")
+    token.add_argument("--staff", help="staff id (carers; coordinators and managers optionally)")
+    token.add_argument("--client-id", default="dev-client", help="OAuth client id (client roles)")
+    token.add_argument("--scopes", default="", help='space-separated scopes, e.g. "referrals:read"')
+    token.add_argument("--subject", help="token subject (default derived from role and ids)")
+    token.add_argument("--name", help="display name of the account")
+    token.add_argument("--ttl-minutes", type=int, default=60, help="lifetime (default 60)")
+    token.set_defaults(run=cmd_token)
 
     export = commands.add_parser("export-schema", help="write schema/schema.graphql from the code")
     export.add_argument("--check", action="store_true", help="fail if the committed file differs")

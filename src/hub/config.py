@@ -65,6 +65,52 @@ class Settings(BaseSettings):
         default=15, ge=1, le=3600, description="How often the worker reports that it is alive."
     )
 
+    # --- identity -------------------------------------------------------------------------
+    auth_issuer: str = Field(
+        default="urn:care-hub:development",
+        description="Expected `iss` of bearer tokens. Outside production with no JWKS configured, "
+        "the hub is its own issuer under this name.",
+    )
+    auth_audience: str = Field(default="care-hub", description="Expected `aud` of bearer tokens.")
+    auth_jwks_url: str | None = Field(
+        default=None, description="The issuer's JWKS URL (e.g. an OIDC provider's jwks_uri)."
+    )
+    auth_jwks_file: Path | None = Field(
+        default=None, description="A JWKS JSON file, instead of a URL (air-gapped deployments)."
+    )
+    auth_algorithms: str = Field(
+        default="RS256,ES256", description="Accepted signature algorithms (RS256 and/or ES256)."
+    )
+    auth_leeway_seconds: int = Field(
+        default=60, ge=0, le=300, description="Clock skew allowed on exp, nbf and iat."
+    )
+    auth_client_id_claim: str = Field(
+        default="client_id",
+        description="Claim naming the OAuth client of a client-credentials token (Entra: azp).",
+    )
+    auth_scope_claim: str = Field(
+        default="scope", description="Claim holding space-separated scopes (Entra: scp)."
+    )
+    # --- limits -----------------------------------------------------------------------------
+    max_request_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body accepted (1 MiB)."
+    )
+    client_rate_per_minute: int = Field(
+        default=600, ge=1, description="Requests a partner or supplier client may make per minute."
+    )
+    client_burst: int = Field(
+        default=60, ge=1, description="Requests a partner or supplier client may make in a burst."
+    )
+
+    @field_validator("auth_algorithms")
+    @classmethod
+    def _pinned_algorithms(cls, value: str) -> str:
+        algorithms = [a.strip() for a in value.split(",") if a.strip()]
+        refused = [a for a in algorithms if a not in ("RS256", "ES256")]
+        if not algorithms or refused:
+            raise ValueError("only RS256 and ES256 are accepted for issuer tokens")
+        return ",".join(algorithms)
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -98,6 +144,11 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment is Environment.PRODUCTION
+
+    @property
+    def uses_development_issuer(self) -> bool:
+        """The hub signs its own tokens only outside production and only with no JWKS given."""
+        return not self.is_production and self.auth_jwks_url is None and self.auth_jwks_file is None
 
 
 @lru_cache(maxsize=1)

@@ -12,6 +12,7 @@ from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hub.auth.setup import Identity, build_identity
 from hub.config import Settings
 from hub.db.engine import SessionFactory, create_engine, create_session_factory
 from hub.kit.time import Clock, SystemClock
@@ -31,6 +32,7 @@ class Runtime:
     redis: ArqRedis
     schema: strawberry.Schema
     metrics: HubMetrics
+    identity: Identity
     clock: Clock = field(default_factory=SystemClock)
     worker_task: asyncio.Task[None] | None = None
 
@@ -53,16 +55,19 @@ class Runtime:
         )
         redis = await create_pool(RedisSettings.from_dsn(redis_url))
         metrics.watch_pool(engine)
+        sessions = create_session_factory(engine)
+        clock = clock or SystemClock()
         return cls(
             settings=settings,
             database_url=database_url,
             redis_url=redis_url,
             engine=engine,
-            sessions=create_session_factory(engine),
+            sessions=sessions,
             redis=redis,
             schema=schema,
             metrics=metrics,
-            clock=clock or SystemClock(),
+            identity=build_identity(settings, sessions, redis, clock),
+            clock=clock,
         )
 
     async def close(self) -> None:
@@ -70,5 +75,6 @@ class Runtime:
             self.worker_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.worker_task
+        await self.identity.close()
         await self.redis.aclose()
         await self.engine.dispose()

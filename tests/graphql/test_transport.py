@@ -6,8 +6,10 @@ from datetime import datetime
 
 from starlette.applications import Starlette
 
+from hub.accounts.models import Role
 from tests.support.asgi import WebSocketClosed, websocket_connect
 from tests.support.graphql import GraphQLClient, SubscriptionSession
+from tests.support.identity import Identities
 
 
 async def test_query_over_post(graphql: GraphQLClient) -> None:
@@ -21,11 +23,16 @@ async def test_query_over_get(graphql: GraphQLClient) -> None:
     assert data["hub"]["version"]
 
 
-async def test_subscription_over_graphql_transport_ws(app: Starlette) -> None:
+async def test_subscription_over_graphql_transport_ws(
+    app: Starlette, identities: Identities
+) -> None:
+    token = await identities.token(Role.ADMIN)
     async with websocket_connect(app) as socket:
         assert socket.accepted_subprotocol == "graphql-transport-ws"
         session = SubscriptionSession(socket)
-        assert (await session.init())["type"] == "connection_ack"
+        assert (await session.init({"authorization": f"Bearer {token}"}))[
+            "type"
+        ] == "connection_ack"
         op = await session.subscribe("subscription { heartbeat(intervalSeconds: 0.01, count: 3) }")
         ticks = [await session.next_message() for _ in range(3)]
         assert [t["type"] for t in ticks] == ["next"] * 3

@@ -80,8 +80,9 @@ async def test_demo_data_loads_idempotently(sessions: SessionFactory, clock: Fix
 
 
 async def test_organisations_page_by_cursor(
-    graphql: GraphQLClient, sessions: SessionFactory, clock: FixedClock
+    admin_graphql: GraphQLClient, sessions: SessionFactory, clock: FixedClock
 ) -> None:
+    graphql = admin_graphql
     await load_demo(sessions, clock)
     query = """
       query Page($after: String) {
@@ -98,7 +99,13 @@ async def test_organisations_page_by_cursor(
     assert names == sorted(o.name for o in DEMO_ORGANISATIONS)
 
 
-async def test_page_size_is_capped_with_a_clear_error(graphql: GraphQLClient) -> None:
-    response = await graphql.execute("{ organisations(first: 1000) { nodes { name } } }")
+async def test_page_size_is_capped_with_a_clear_error(admin_graphql: GraphQLClient) -> None:
+    response = await admin_graphql.execute("{ organisations(first: 1000) { nodes { name } } }")
     assert response.errors
     assert "first: must be between 1 and 100" in response.errors[0]["message"]
+
+
+async def test_organisations_need_a_signed_in_caller(graphql: GraphQLClient) -> None:
+    response = await graphql.execute("{ organisations { nodes { name } } }")
+    assert response.data is None
+    assert response.errors[0]["extensions"]["code"] == "UNAUTHENTICATED"

@@ -78,6 +78,13 @@ class HubProcess:
         self.process.wait(10)
         self._log.close()
 
+    def close(self) -> None:
+        """Clean-up for a test that failed half-way: stop the process, close the log."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self._log.close()
+
 
 def wait_no_servers(data_dir: Path, timeout: float = 15) -> list[int]:
     """Wait until no postgres/redis process mentions `data_dir`; return any left."""

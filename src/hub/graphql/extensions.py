@@ -23,6 +23,9 @@ class OperationMetrics(SchemaExtension):
         context = self.execution_context.context
         if not isinstance(context, Context):
             return
+        context.operation_name = context.operation_name or (
+            (self.execution_context.operation_name or "")[:100] or None
+        )
         name = context.metrics.operation_label(self.execution_context.operation_name)
         kind = _operation_type(self.execution_context.graphql_document)
         result = self.execution_context.result

@@ -6,6 +6,7 @@ import strawberry
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.printer import print_schema
 
+from hub.accounts.resolvers import AccountMutation
 from hub.graphql.extensions import OperationMetrics
 from hub.organisations.resolvers import OrganisationQuery
 from hub.system.resolvers import SystemQuery, SystemSubscription
@@ -13,6 +14,11 @@ from hub.system.resolvers import SystemQuery, SystemSubscription
 
 @strawberry.type(description="Everything a caller may read.")
 class Query(SystemQuery, OrganisationQuery):
+    pass
+
+
+@strawberry.type(description="Every change a caller may make.")
+class Mutation(AccountMutation):
     pass
 
 
@@ -24,6 +30,7 @@ class Subscription(SystemSubscription):
 def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
+        mutation=Mutation,
         subscription=Subscription,
         extensions=[
             # Parsing and validation dominate small queries; cache both (1.6-2x req/s measured).

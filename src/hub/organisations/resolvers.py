@@ -10,6 +10,7 @@ from hub.graphql.context import Info
 from hub.graphql.ids import expect_global_id
 from hub.graphql.loaders import by_id_loader
 from hub.graphql.pagination import Connection, build_connection, decode_cursor, page_size
+from hub.graphql.permissions import EVERYONE, allow
 from hub.organisations import repository
 from hub.organisations.models import Organisation as OrganisationRow
 from hub.organisations.models import OrganisationKind as Kind
@@ -22,7 +23,9 @@ def organisation_loader(info: Info) -> DataLoader[uuid.UUID, OrganisationRow | N
 
 @strawberry.type
 class OrganisationQuery:
-    @strawberry.field(description="Organisations by name, a page at a time.")
+    @strawberry.field(
+        description="Organisations by name, a page at a time.", extensions=allow(*EVERYONE)
+    )
     async def organisations(
         self,
         info: Info,
@@ -39,7 +42,9 @@ class OrganisationQuery:
             )
         return build_connection(rows, limit, Organisation.from_model, _sort_key)
 
-    @strawberry.field(description="One organisation by id, or null if there is none.")
+    @strawberry.field(
+        description="One organisation by id, or null if there is none.", extensions=allow(*EVERYONE)
+    )
     async def organisation(self, info: Info, id: strawberry.ID) -> Organisation | None:
         organisation_id = expect_global_id(id, "Organisation")
         row: OrganisationRow | None = await organisation_loader(info).load(organisation_id)

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ARRAY, BigInteger, Identity, Index, Text, Uuid, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hub.db.base import Base
+
+
+class AccessLogEntry(Base):
+    """One read of identifiable personal data: who, as what, through which operation, why,
+    whose records and how many rows. Append-only (the database refuses UPDATE and DELETE)."""
+
+    __tablename__ = "access_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(server_default=func.clock_timestamp())
+    account_id: Mapped[uuid.UUID | None]
+    subject: Mapped[str] = mapped_column(Text)
+    client_id: Mapped[str | None] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)
+    organisation_id: Mapped[uuid.UUID | None]
+    operation_name: Mapped[str | None] = mapped_column(Text)
+    fields: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    purpose: Mapped[str | None] = mapped_column(Text)
+    person_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid))
+    row_count: Mapped[int]
+    request_id: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_access_log_person_ids", "person_ids", postgresql_using="gin"),
+        Index("ix_access_log_occurred_at", "occurred_at"),
+    )
