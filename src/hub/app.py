@@ -18,7 +18,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from hub.auth.http import AuthenticationMiddleware, BodyLimitMiddleware
 from hub.config import Settings
-from hub.graphql.schema import schema
+from hub.graphql.schema import build_schema
 from hub.graphql.view import HubGraphQL
 from hub.health import healthz, readyz
 from hub.kit.time import Clock
@@ -42,7 +42,7 @@ def create_app(
 ) -> Starlette:
     """The hub as an ASGI app. Connections open in the lifespan and close on shutdown."""
     metrics = HubMetrics()
-    active_schema = graphql_schema or schema
+    active_schema = graphql_schema or build_schema(production=settings.is_production)
     start_worker = settings.inprocess_worker if run_worker is None else run_worker
 
     @asynccontextmanager

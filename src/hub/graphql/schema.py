@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.printer import print_schema
+from strawberry.types import ExecutionContext
 
 from hub.accounts.resolvers import AccountMutation
 from hub.graphql.extensions import OperationMetrics
+from hub.graphql.limits import GraphQLLimits, limit_extensions
+from hub.graphql.masking import MaskUnexpectedErrors
 from hub.organisations.resolvers import OrganisationQuery
 from hub.system.resolvers import SystemQuery, SystemSubscription
 
@@ -27,20 +33,28 @@ class Subscription(SystemSubscription):
     pass
 
 
-def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(
-        query=Query,
-        mutation=Mutation,
-        subscription=Subscription,
-        extensions=[
-            # Parsing and validation dominate small queries; cache both (1.6-2x req/s measured).
-            lambda: ParserCache(maxsize=512),
-            lambda: ValidationCache(maxsize=512),
-            OperationMetrics,
-        ],
-    )
+class HubSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # strawberry would log every error (validation included) with a traceback; unexpected
+        # ones are logged once, with their reference, by MaskUnexpectedErrors instead.
+        return None
 
 
+def build_schema(*, production: bool = True, limits: GraphQLLimits | None = None) -> HubSchema:
+    extensions: list[Any] = [
+        MaskUnexpectedErrors,  # first: an extension listed before it could leak its own errors
+        # Parsing and validation dominate small queries; cache both (1.6-2x req/s measured).
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
+        *limit_extensions(limits or GraphQLLimits(), production=production),
+        OperationMetrics,
+    ]
+    return HubSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)
+
+
+# The schema as published (schema/schema.graphql). Apps build their own with their settings.
 schema = build_schema()
 
 
