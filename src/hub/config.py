@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     auth_scope_claim: str = Field(
         default="scope", description="Claim holding space-separated scopes (Entra: scp)."
     )
+    field_encryption_key: str | None = Field(
+        default=None,
+        description="Base64 of 32 random bytes sealing access details and key-safe codes at rest "
+        "(AES-256-GCM). Required in production; outside it a key is kept in the data directory.",
+    )
     # --- limits -----------------------------------------------------------------------------
     max_request_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest request body accepted (1 MiB)."

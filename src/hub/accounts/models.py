@@ -36,7 +36,7 @@ class Account(Entity):
     subject: Mapped[str] = mapped_column(Text)
     role: Mapped[Role] = mapped_column(ROLE_ENUM)
     organisation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
-    staff_id: Mapped[uuid.UUID | None]
+    staff_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_members.id"))
     display_name: Mapped[str] = mapped_column(Text)
     allowed_scopes: Mapped[list[str]] = mapped_column(
         ARRAY(Text), server_default=text("'{}'::text[]")

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import DateTime, Enum, MetaData, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from hub.kit.ids import uuid7
@@ -42,3 +43,8 @@ class Entity(UUIDPrimaryKeyMixin, TimestampedMixin, Base):
     """Abstract base of every business table."""
 
     __abstract__ = True
+
+
+def pg_enum(enum: type[StrEnum], name: str) -> Enum:
+    """A PostgreSQL enum type storing the Python enum's *values* (lower-case words)."""
+    return Enum(enum, name=name, values_callable=lambda members: [m.value for m in members])

@@ -11,20 +11,48 @@ from strawberry.printer import print_schema
 from strawberry.types import ExecutionContext
 
 from hub.accounts.resolvers import AccountMutation
+from hub.change_requests.resolvers import ChangeRequestMutation, ChangeRequestQuery
+from hub.contracts.resolvers import ContractMutation, ContractQuery
 from hub.graphql.extensions import OperationMetrics
 from hub.graphql.limits import GraphQLLimits, limit_extensions
 from hub.graphql.masking import MaskUnexpectedErrors
+from hub.graphql.node import NodeQuery
 from hub.organisations.resolvers import OrganisationQuery
+from hub.packages.resolvers import PackageMutation, PackageQuery
+from hub.people.resolvers import PersonMutation, PersonQuery
+from hub.referrals.resolvers import ReferralMutation, ReferralQuery
+from hub.staff.resolvers import StaffMutation, StaffQuery
 from hub.system.resolvers import SystemQuery, SystemSubscription
+from hub.visits.resolvers import VisitMutation, VisitQuery
 
 
 @strawberry.type(description="Everything a caller may read.")
-class Query(SystemQuery, OrganisationQuery):
+class Query(
+    SystemQuery,
+    NodeQuery,
+    OrganisationQuery,
+    ContractQuery,
+    PersonQuery,
+    StaffQuery,
+    PackageQuery,
+    VisitQuery,
+    ReferralQuery,
+    ChangeRequestQuery,
+):
     pass
 
 
 @strawberry.type(description="Every change a caller may make.")
-class Mutation(AccountMutation):
+class Mutation(
+    AccountMutation,
+    ContractMutation,
+    PersonMutation,
+    StaffMutation,
+    PackageMutation,
+    VisitMutation,
+    ReferralMutation,
+    ChangeRequestMutation,
+):
     pass
 
 
@@ -51,7 +79,9 @@ def build_schema(*, production: bool = True, limits: GraphQLLimits | None = None
         *limit_extensions(limits or GraphQLLimits(), production=production),
         OperationMetrics,
     ]
-    return HubSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)
+    return HubSchema(
+        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
+    )
 
 
 # The schema as published (schema/schema.graphql). Apps build their own with their settings.

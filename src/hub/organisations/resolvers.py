@@ -9,6 +9,7 @@ from hub.db.uow import read_only
 from hub.graphql.context import Info
 from hub.graphql.ids import expect_global_id
 from hub.graphql.loaders import by_id_loader
+from hub.graphql.node import register_node
 from hub.graphql.pagination import Connection, build_connection, decode_cursor, page_size
 from hub.graphql.permissions import EVERYONE, allow
 from hub.organisations import repository
@@ -53,3 +54,11 @@ class OrganisationQuery:
 
 def _sort_key(row: OrganisationRow) -> tuple[str, str]:
     return (row.name, str(row.id))
+
+
+async def _load_organisation(info: Info, organisation_id: uuid.UUID) -> Organisation | None:
+    row: OrganisationRow | None = await organisation_loader(info).load(organisation_id)
+    return Organisation.from_model(row) if row else None
+
+
+register_node("Organisation", _load_organisation)

@@ -6,6 +6,7 @@ from enum import Enum
 import strawberry
 
 from hub.graphql.ids import encode_global_id
+from hub.graphql.node import Node
 from hub.organisations.models import Organisation as OrganisationRow
 from hub.organisations.models import OrganisationKind as Kind
 
@@ -23,7 +24,7 @@ class OrganisationKind(Enum):
     description="A commissioner (local authority or ICB), care provider, "
     "software supplier or referrer."
 )
-class Organisation:
+class Organisation(Node):
     id: strawberry.ID
     kind: OrganisationKind
     name: str

@@ -60,6 +60,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from hub.errors import InvalidInput
+from hub.people.vocabulary import MedicationSupport
 
 
 class Rag(StrEnum):
@@ -71,15 +72,6 @@ class Rag(StrEnum):
 
 
 _SEVERITY = {Rag.GREEN: 0, Rag.AMBER: 1, Rag.RED: 2}
-
-
-class MedicationSupport(StrEnum):
-    """How far carers go with medicines, from nothing to administering them."""
-
-    NONE = "none"
-    PROMPT = "prompt"
-    ASSIST = "assist"
-    ADMINISTER = "administer"
 
 
 class InformationGap(StrEnum):

@@ -2,7 +2,7 @@
 
 Revision ID: 0002_accounts_access_log
 Revises: 0001_foundation
-Create Date: 2026-11-23 10:00:00
+Create Date: 2026-11-23 09:40:00
 """
 
 from collections.abc import Sequence

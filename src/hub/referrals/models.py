@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ARRAY, ForeignKey, Index, Text, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hub.db.base import Entity, pg_enum
+
+
+class ReferralSource(StrEnum):
+    GP = "gp"
+    HOSPITAL_DISCHARGE = "hospital_discharge"
+    SOCIAL_CARE = "social_care"
+    SELF = "self"
+    THIRD_SECTOR = "third_sector"
+    OTHER = "other"
+
+
+class ReferralStatus(StrEnum):
+    RECEIVED = "received"
+    TRIAGED = "triaged"
+    ACCEPTED = "accepted"
+    EXCLUDED = "excluded"
+    CONVERTED = "converted"  # became a care package
+    WITHDRAWN = "withdrawn"
+
+
+class RiskTier(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class Referral(Entity):
+    """A request for care from a GP, hospital, social worker, the person or a charity, with
+    the minimum dataset it carried, what is missing, and what was decided."""
+
+    __tablename__ = "referrals"
+
+    reference: Mapped[str] = mapped_column(Text, unique=True)
+    source: Mapped[ReferralSource] = mapped_column(pg_enum(ReferralSource, "referral_source"))
+    referrer_organisation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organisations.id")
+    )
+    provider_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
+    contract_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contracts.id"))
+    person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("people.id"))
+    # The sender's own identifier, for applying a re-sent referral once.
+    source_system: Mapped[str | None] = mapped_column(Text)
+    source_identifier: Mapped[str | None] = mapped_column(Text)
+    minimum_dataset: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, server_default=text("'{}'::jsonb")
+    )
+    missing_fields: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), server_default=text("'{}'::text[]")
+    )
+    status: Mapped[ReferralStatus] = mapped_column(pg_enum(ReferralStatus, "referral_status"))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    risk_tier: Mapped[RiskTier | None] = mapped_column(pg_enum(RiskTier, "risk_tier"))
+    maximum_safe_wait_days: Mapped[int | None]
+    received_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    package_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("care_packages.id"))
+
+    __table_args__ = (
+        UniqueConstraint("source_system", "source_identifier"),
+        Index("ix_referrals_provider_id_status", "provider_id", "status"),
+        Index("ix_referrals_referrer_organisation_id", "referrer_organisation_id"),
+    )

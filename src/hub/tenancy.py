@@ -1,0 +1,196 @@
+"""Row-level tenancy: which rows a caller may see, as SQL predicates repositories compose.
+
+One module holds every rule so they can be read, reviewed and tested together:
+
+| caller | sees |
+|---|---|
+| admin | everything |
+| office (coordinator, registered manager) | their organisation's contracts, packages, visits,
+  staff, referrals to it, and the people those concern |
+| carer | their own staff record, the visits assigned to them, those visits' packages and people |
+| commissioner | their organisation's contracts and everything on them |
+| partner client | referrals their organisation made, and those referrals' people |
+| supplier client | change requests their organisation raised |
+
+A row outside the scope is simply not there: a foreign id answers exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, Select, false, or_, select, true
+
+from hub.accounts.models import Role
+from hub.auth.principal import Principal
+from hub.change_requests.models import ChangeRequest
+from hub.contracts.models import Contract
+from hub.packages.models import CarePackage
+from hub.people.models import Person
+from hub.referrals.models import Referral
+from hub.staff.models import StaffMember
+from hub.visits.models import Visit, VisitAssignment
+
+OFFICE_ROLES = frozenset({Role.COORDINATOR, Role.REGISTERED_MANAGER})
+
+
+@dataclass(frozen=True, slots=True)
+class AccessScope:
+    role: Role
+    organisation_id: uuid.UUID | None
+    staff_id: uuid.UUID | None
+
+    @classmethod
+    def of(cls, principal: Principal) -> AccessScope:
+        return cls(principal.role, principal.organisation_id, principal.staff_id)
+
+    @classmethod
+    def system(cls) -> AccessScope:
+        """Jobs, rules and imports act for the hub itself."""
+        return cls(Role.ADMIN, None, None)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    @property
+    def is_office(self) -> bool:
+        return self.role in OFFICE_ROLES
+
+    @property
+    def is_carer(self) -> bool:
+        return self.role is Role.CARER
+
+    @property
+    def is_commissioner(self) -> bool:
+        return self.role is Role.COMMISSIONER
+
+
+def _my_visit_ids(scope: AccessScope) -> Select[uuid.UUID]:
+    return select(VisitAssignment.visit_id).where(VisitAssignment.staff_id == scope.staff_id)
+
+
+def _my_package_ids(scope: AccessScope) -> Select[uuid.UUID]:
+    return select(Visit.package_id).where(Visit.id.in_(_my_visit_ids(scope)))
+
+
+def _commissioned_contract_ids(scope: AccessScope) -> Select[uuid.UUID]:
+    return select(Contract.id).where(Contract.commissioner_id == scope.organisation_id)
+
+
+def _provided_package_ids(scope: AccessScope) -> Select[uuid.UUID]:
+    return select(CarePackage.id).where(CarePackage.provider_id == scope.organisation_id)
+
+
+def _commissioned_package_ids(scope: AccessScope) -> Select[uuid.UUID]:
+    return select(CarePackage.id).where(
+        CarePackage.contract_id.in_(_commissioned_contract_ids(scope))
+    )
+
+
+def contract_visible(scope: AccessScope) -> ColumnElement[bool]:
+    if scope.is_admin:
+        return true()
+    if scope.is_commissioner:
+        return Contract.commissioner_id == scope.organisation_id
+    if scope.is_office:
+        return Contract.provider_id == scope.organisation_id
+    return false()
+
+
+def package_visible(scope: AccessScope) -> ColumnElement[bool]:
+    if scope.is_admin:
+        return true()
+    if scope.is_office:
+        return CarePackage.provider_id == scope.organisation_id
+    if scope.is_commissioner:
+        return CarePackage.contract_id.in_(_commissioned_contract_ids(scope))
+    if scope.is_carer:
+        return CarePackage.id.in_(_my_package_ids(scope))
+    return false()
+
+
+def visit_visible(scope: AccessScope) -> ColumnElement[bool]:
+    if scope.is_admin:
+        return true()
+    if scope.is_office:
+        return Visit.package_id.in_(_provided_package_ids(scope))
+    if scope.is_commissioner:
+        return Visit.package_id.in_(_commissioned_package_ids(scope))
+    if scope.is_carer:
+        return Visit.id.in_(_my_visit_ids(scope))
+    return false()
+
+
+def person_visible(scope: AccessScope) -> ColumnElement[bool]:
+    if scope.is_admin:
+        return true()
+    if scope.is_office:
+        return or_(
+            Person.id.in_(
+                select(CarePackage.person_id).where(
+                    CarePackage.provider_id == scope.organisation_id
+                )
+            ),
+            Person.id.in_(
+                select(Referral.person_id).where(Referral.provider_id == scope.organisation_id)
+            ),
+        )
+    if scope.is_commissioner:
+        return Person.id.in_(
+            select(CarePackage.person_id).where(
+                CarePackage.contract_id.in_(_commissioned_contract_ids(scope))
+            )
+        )
+    if scope.is_carer:
+        return Person.id.in_(
+            select(CarePackage.person_id).where(CarePackage.id.in_(_my_package_ids(scope)))
+        )
+    if scope.role is Role.PARTNER_CLIENT:
+        return Person.id.in_(
+            select(Referral.person_id).where(
+                Referral.referrer_organisation_id == scope.organisation_id
+            )
+        )
+    return false()
+
+
+def staff_visible(scope: AccessScope) -> ColumnElement[bool]:
+    if scope.is_admin:
+        return true()
+    if scope.is_office:
+        return StaffMember.organisation_id == scope.organisation_id
+    if scope.is_carer:
+        return StaffMember.id == scope.staff_id
+    return false()
+
+
+def referral_visible(scope: AccessScope) -> ColumnElement[bool]:
+    if scope.is_admin:
+        return true()
+    if scope.is_office:
+        return Referral.provider_id == scope.organisation_id
+    if scope.is_commissioner:
+        return Referral.contract_id.in_(_commissioned_contract_ids(scope))
+    if scope.role is Role.PARTNER_CLIENT:
+        return Referral.referrer_organisation_id == scope.organisation_id
+    return false()
+
+
+def change_request_visible(scope: AccessScope) -> ColumnElement[bool]:
+    if scope.is_admin:
+        return true()
+    raised_here = ChangeRequest.raised_by_organisation_id == scope.organisation_id
+    if scope.is_commissioner:
+        return or_(raised_here, ChangeRequest.contract_id.in_(_commissioned_contract_ids(scope)))
+    if scope.is_office:
+        return or_(
+            raised_here,
+            ChangeRequest.contract_id.in_(
+                select(Contract.id).where(Contract.provider_id == scope.organisation_id)
+            ),
+        )
+    if scope.role in (Role.SUPPLIER_CLIENT, Role.PARTNER_CLIENT):
+        return raised_here
+    return false()
