@@ -42,7 +42,9 @@ def create_app(
 ) -> Starlette:
     """The hub as an ASGI app. Connections open in the lifespan and close on shutdown."""
     metrics = HubMetrics()
-    active_schema = graphql_schema or build_schema(production=settings.is_production)
+    active_schema = graphql_schema or build_schema(
+        production=settings.is_production, limits=settings.graphql_limits()
+    )
     start_worker = settings.inprocess_worker if run_worker is None else run_worker
 
     @asynccontextmanager

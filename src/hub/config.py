@@ -8,9 +8,13 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from hub.graphql.limits import GraphQLLimits
 
 
 class Environment(StrEnum):
@@ -100,6 +104,21 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest request body accepted (1 MiB)."
     )
+    graphql_max_depth: int = Field(
+        default=18, ge=2, le=100, description="Deepest field path a document may have."
+    )
+    graphql_max_aliases: int = Field(default=15, ge=0, le=1000, description="Aliases per document.")
+    graphql_max_tokens: int = Field(
+        default=1000, ge=50, le=100_000, description="Tokens per document."
+    )
+    graphql_max_cost: int = Field(
+        default=10_000,
+        ge=100,
+        description="Fields a document may resolve, lists weighted by page size.",
+    )
+    graphql_max_directives: int = Field(
+        default=50, ge=0, le=1000, description="Directives per document."
+    )
     client_rate_per_minute: int = Field(
         default=600, ge=1, description="Requests a partner or supplier client may make per minute."
     )
@@ -149,6 +168,17 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment is Environment.PRODUCTION
+
+    def graphql_limits(self) -> GraphQLLimits:
+        from hub.graphql.limits import GraphQLLimits
+
+        return GraphQLLimits(
+            max_depth=self.graphql_max_depth,
+            max_aliases=self.graphql_max_aliases,
+            max_tokens=self.graphql_max_tokens,
+            max_cost=self.graphql_max_cost,
+            max_directives=self.graphql_max_directives,
+        )
 
     @property
     def uses_development_issuer(self) -> bool:

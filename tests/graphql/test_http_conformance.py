@@ -108,6 +108,8 @@ async def test_bodies_over_one_mebibyte_are_413(http: httpx.AsyncClient) -> None
 async def test_an_operation_name_that_is_not_a_string_is_400(
     http: httpx.AsyncClient, operation_name: object
 ) -> None:
-    response = await http.post("/graphql", json={"query": "{ __typename }", "operationName": operation_name})
+    response = await http.post(
+        "/graphql", json={"query": "{ __typename }", "operationName": operation_name}
+    )
     assert response.status_code == 400
     assert "operationName must be a string" in response.json()["errors"][0]["message"]

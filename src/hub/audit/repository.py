@@ -9,6 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.models import AccessLogEntry
+from hub.people.models import Person
+from hub.tenancy import AccessScope, person_visible
 
 
 def add(session: AsyncSession, entry: AccessLogEntry) -> None:
@@ -28,3 +30,12 @@ async def for_person(
     if before_id is not None:
         query = query.where(AccessLogEntry.id < before_id)
     return (await session.scalars(query)).all()
+
+
+async def person_is_visible(
+    session: AsyncSession, scope: AccessScope, person_id: uuid.UUID
+) -> bool:
+    found = await session.scalar(
+        select(Person.id).where(Person.id == person_id, person_visible(scope))
+    )
+    return found is not None

@@ -11,6 +11,7 @@ from strawberry.printer import print_schema
 from strawberry.types import ExecutionContext
 
 from hub.accounts.resolvers import AccountMutation
+from hub.audit.resolvers import AuditQuery
 from hub.change_requests.resolvers import ChangeRequestMutation, ChangeRequestQuery
 from hub.contracts.resolvers import ContractMutation, ContractQuery
 from hub.graphql.extensions import OperationMetrics
@@ -38,6 +39,7 @@ class Query(
     VisitQuery,
     ReferralQuery,
     ChangeRequestQuery,
+    AuditQuery,
 ):
     pass
 
