@@ -70,3 +70,21 @@ def test_export_schema_check_detects_drift(tmp_path: Path) -> None:
     result = run_hub("export-schema", "--check", "--path", str(stale), env=hub_env())
     assert result.returncode == 4
     assert "is not what the code exports" in _one_line_error(result.stderr)
+
+
+def test_production_refuses_the_embedded_servers(tmp_path: Path) -> None:
+    result = run_hub(
+        "serve", env=hub_env(HUB_ENVIRONMENT="production", HUB_DATA_DIR=str(tmp_path / "d"))
+    )
+    assert result.returncode == 2
+    assert "production needs HUB_DATABASE_URL and HUB_REDIS_URL" in _one_line_error(result.stderr)
+    assert not (tmp_path / "d").exists()
+
+
+def test_blank_settings_mean_unset() -> None:
+    from hub.config import Settings
+
+    settings = Settings(auth_jwks_url=" ", auth_jwks_file="", field_encryption_key="")
+    assert settings.auth_jwks_url is None
+    assert settings.auth_jwks_file is None
+    assert settings.uses_development_issuer

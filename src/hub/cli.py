@@ -83,7 +83,7 @@ async def _prepare_database(
     database_url: str, *, migrate: bool, demo: bool, settings: Settings
 ) -> str:
     from hub.db.engine import create_engine, create_session_factory
-    from hub.db.migrate import current_revision, head_revision, upgrade
+    from hub.db.migrate import current_revision, database_is_behind, head_revision, upgrade
     from hub.demo import load_demo
     from hub.kit.time import SystemClock
 
@@ -99,7 +99,7 @@ async def _prepare_database(
             if type(exc).__module__.startswith(("asyncpg", "sqlalchemy")):
                 _fail(f"database error at {redact(database_url)}: {exc}", EXIT_UNAVAILABLE)
             raise
-        if revision != head_revision():
+        if database_is_behind(revision):
             _fail(
                 f"database is at migration {revision}, code expects {head_revision()}: "
                 "run `hub migrate`",
@@ -126,6 +126,12 @@ def cmd_serve(args: argparse.Namespace) -> None:
     port = args.port or settings.port
     if args.demo and settings.is_production:
         _fail("--demo is refused in production", EXIT_CONFIG)
+    if settings.is_production and (settings.database_url is None or settings.redis_url is None):
+        _fail(
+            "production needs HUB_DATABASE_URL and HUB_REDIS_URL: the embedded servers are for "
+            "development only",
+            EXIT_CONFIG,
+        )
     configure_logging(settings.log_level, json=settings.log_json)
     _check_port_free(host, port)
     signal.signal(signal.SIGTERM, _sigterm_to_system_exit)

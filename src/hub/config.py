@@ -126,6 +126,12 @@ class Settings(BaseSettings):
         default=60, ge=1, description="Requests a partner or supplier client may make in a burst."
     )
 
+    @field_validator("auth_jwks_url", "auth_jwks_file", "field_encryption_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """`HUB_AUTH_JWKS_URL=` in an env file means "not set", not an empty URL or `Path('.')`."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("auth_algorithms")
     @classmethod
     def _pinned_algorithms(cls, value: str) -> str:

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from hub.db.migrate import current_revision, head_revision
+from hub.db.migrate import current_revision, database_is_behind, head_revision
 from hub.runtime import Runtime
 from hub.worker import HEARTBEAT_KEY
 
@@ -35,9 +35,11 @@ async def readyz(request: Request) -> JSONResponse:
         head = head_revision()
         checks["database"] = "ok"
         checks["migrations"] = {"current": current, "head": head}
-        if current != head:
+        if database_is_behind(current):
             ready = False
             checks["migrations"]["status"] = "behind: run `hub migrate`"
+        elif current != head:
+            checks["migrations"]["status"] = "ahead of this code (a newer release migrated)"
     except Exception as exc:
         ready = False
         checks["database"] = f"unreachable: {type(exc).__name__}"

@@ -128,6 +128,7 @@ def person_visible(scope: AccessScope) -> ColumnElement[bool]:
         return true()
     if scope.is_office:
         return or_(
+            Person.registered_by_id == scope.organisation_id,
             Person.id.in_(
                 select(CarePackage.person_id).where(
                     CarePackage.provider_id == scope.organisation_id

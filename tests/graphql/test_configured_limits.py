@@ -17,7 +17,8 @@ from tests.support.asgi import running_lifespan
 @pytest.fixture
 async def strict_app(settings: Settings, clock: FixedClock) -> AsyncIterator[Starlette]:
     strict = settings.model_copy(update={"graphql_max_depth": 3, "graphql_max_aliases": 2})
-    assert strict.database_url and strict.redis_url
+    assert strict.database_url
+    assert strict.redis_url
     app = create_app(
         strict, database_url=strict.database_url, redis_url=strict.redis_url, clock=clock
     )

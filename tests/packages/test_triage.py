@@ -7,12 +7,12 @@ from hub.packages.triage import (
     NO_RISK_FACTORS,
     TRIAGE_RULES,
     InformationGap,
-    MedicationSupport,
     Rag,
     TriageInput,
     TriageRule,
     triage_package,
 )
+from hub.people.vocabulary import MedicationSupport
 
 G = InformationGap
 M = MedicationSupport

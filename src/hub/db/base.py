@@ -43,6 +43,9 @@ class Entity(UUIDPrimaryKeyMixin, TimestampedMixin, Base):
     """Abstract base of every business table."""
 
     __abstract__ = True
+    # Server-set values (updated_at on UPDATE) come back with RETURNING in the same statement:
+    # with async sessions a later lazy refresh would fail outside the unit of work.
+    __mapper_args__ = {"eager_defaults": True}
 
 
 def pg_enum(enum: type[StrEnum], name: str) -> Enum:

@@ -37,5 +37,9 @@ def create_engine(
 
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:
+    # Every table must be mapped before the first flush: foreign keys name tables of other
+    # domains (accounts → staff_members), which a process may not have imported yet.
+    import hub.db.registry  # noqa: F401
+
     # expire_on_commit=False: mapped values stay readable after the unit of work commits.
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

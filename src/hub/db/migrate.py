@@ -31,6 +31,25 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def database_is_behind(current: str | None) -> bool:
+    """True when the database lacks migrations this code needs.
+
+    A database *ahead* of the code (a revision this code does not know, written by a newer
+    release) is not behind: during a rolling release, or after rolling the image back, the
+    older code keeps serving, as expand/contract migrations intend."""
+    head = head_revision()
+    if current == head:
+        return False
+    if current is None:
+        return head is not None
+    scripts = ScriptDirectory.from_config(alembic_config())
+    try:
+        known = scripts.get_revision(current)
+    except Exception:  # alembic raises its own errors for revisions it has never seen
+        known = None
+    return known is not None
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     def run(connection: Connection) -> None:
         config = alembic_config()

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Index, LargeBinary, Text, text
+from sqlalchemy import ForeignKey, Index, LargeBinary, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -53,6 +54,9 @@ class Person(Entity):
     lone_working_risk: Mapped[bool] = mapped_column(server_default=text("false"))
     environmental_risks: Mapped[str | None] = mapped_column(Text)
     lives_alone: Mapped[bool] = mapped_column(server_default=text("false"))
+    # The organisation whose office registered the person: it may see them before any package
+    # or referral links them (None for records imported from a referral or a portal export).
+    registered_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
     medication_support: Mapped[MedicationSupport] = mapped_column(
         pg_enum(MedicationSupport, "medication_support")
     )

@@ -148,6 +148,7 @@ def upgrade() -> None:
         ),
         sa.Column("environmental_risks", sa.Text(), nullable=True),
         sa.Column("lives_alone", sa.Boolean(), server_default=sa.text("false"), nullable=False),
+        sa.Column("registered_by_id", sa.Uuid(), nullable=True),
         sa.Column("medication_support", MEDICATION_SUPPORT, nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column(
@@ -161,6 +162,11 @@ def upgrade() -> None:
             sa.DateTime(timezone=True),
             server_default=sa.text("now()"),
             nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["registered_by_id"],
+            ["organisations.id"],
+            name=op.f("fk_people_registered_by_id_organisations"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_people")),
     )
