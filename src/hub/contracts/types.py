@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import Enum
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -17,6 +18,7 @@ from hub.contracts.repository import ContractStatus as StatusValue
 from hub.graphql.context import Info
 from hub.graphql.ids import encode_global_id
 from hub.graphql.node import Node
+from hub.graphql.pagination import page_size
 from hub.organisations.resolvers import organisation_loader
 from hub.organisations.types import Organisation
 
@@ -109,6 +111,10 @@ class KpiDefinition:
         )
 
 
+if TYPE_CHECKING:
+    from hub.packages.types import CarePackage, PackageStatus
+
+
 @strawberry.type(
     description="A commissioned service between a commissioner (local authority or ICB) and a "
     "provider: its term, tolerances, resolution outcomes and KPIs."
@@ -155,6 +161,26 @@ class Contract(Node):
 
         rows = await kpis_loader(info).load(self.contract_id)
         return [KpiDefinition.from_model(row) for row in rows]
+
+    @strawberry.field(
+        description="The contract's first `first` care packages (by reference) that you may see, "
+        "optionally only those in the given statuses. For paging use `carePackages(contractId:)`."
+    )
+    async def care_packages(
+        self,
+        info: Info,
+        first: int = 20,
+        status: list[Annotated[PackageStatus, strawberry.lazy("hub.packages.types")]] | None = None,
+    ) -> list[Annotated[CarePackage, strawberry.lazy("hub.packages.types")]]:
+        # Packages sit above contracts in the domain order: imported when the field runs.
+        from hub.packages import types as package_types
+        from hub.packages.lifecycle import PackageStatus as PackageStatusValue
+        from hub.packages.loaders import packages_by_contract_loader
+
+        statuses = [PackageStatusValue(str(value.value)) for value in status or []]
+        loader = packages_by_contract_loader(info, page_size(first), statuses)
+        rows = await loader.load(self.contract_id)
+        return [package_types.CarePackage.from_model(row) for row in rows]
 
     @classmethod
     def from_model(cls, row: ContractRow) -> Contract:
