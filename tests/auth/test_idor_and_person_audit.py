@@ -1,0 +1,293 @@
+"""Across domains: a foreign id answers exactly like a missing one (IDOR), and every field that
+returns a person's data writes exactly one access-log row naming the reader."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from graphql import GraphQLInterfaceType, GraphQLUnionType, get_named_type
+from sqlalchemy import func, select
+
+from hub.accounts.models import Role
+from hub.audit.models import AccessLogEntry
+from hub.db.engine import SessionFactory
+from hub.db.uow import unit_of_work
+from hub.graphql.ids import encode_global_id
+from hub.graphql.schema import schema
+from hub.kit.time import FixedClock
+from hub.organisations.models import OrganisationKind
+from hub.referrals.models import ReferralSource
+from tests import builders
+from tests.support.graphql import GraphQLClient
+from tests.support.identity import Identities
+
+
+def gid(type_name: str, value: uuid.UUID) -> str:
+    return encode_global_id(type_name, value)
+
+
+@dataclass
+class World:
+    provider_a: uuid.UUID
+    provider_b: uuid.UUID
+    commissioner_x: uuid.UUID
+    contract_x: uuid.UUID
+    contract_y: uuid.UUID
+    carer_1: uuid.UUID
+    carer_2: uuid.UUID
+    visit_1: uuid.UUID  # carer 1's
+    visit_2: uuid.UUID  # carer 2's, another person
+    person_1: uuid.UUID
+    person_2: uuid.UUID
+    package_1: uuid.UUID
+    package_b: uuid.UUID
+    referral_1: uuid.UUID
+    partner: uuid.UUID
+
+
+@pytest.fixture
+async def world(sessions: SessionFactory, clock: FixedClock) -> World:
+    async with unit_of_work(sessions) as session:
+        provider_a = await builders.create_organisation(session, name="Provider A")
+        provider_b = await builders.create_organisation(session, name="Provider B")
+        council_x = await builders.create_organisation(
+            session, kind=OrganisationKind.LOCAL_AUTHORITY
+        )
+        council_y = await builders.create_organisation(
+            session, kind=OrganisationKind.LOCAL_AUTHORITY
+        )
+        gp = await builders.create_organisation(session, kind=OrganisationKind.REFERRER)
+        contract_x = await builders.create_contract(
+            session, commissioner=council_x, provider=provider_a
+        )
+        contract_y = await builders.create_contract(
+            session, commissioner=council_y, provider=provider_b
+        )
+        carer_1 = await builders.create_staff(session, organisation=provider_a)
+        carer_2 = await builders.create_staff(session, organisation=provider_a)
+        person_1 = await builders.create_person(session)
+        person_2 = await builders.create_person(session)
+        package_1 = await builders.create_package(session, contract=contract_x, person=person_1)
+        package_2 = await builders.create_package(session, contract=contract_x, person=person_2)
+        package_b = await builders.create_package(session, contract=contract_y)
+        start = clock.now() + timedelta(hours=1)
+        visit_1 = await builders.create_visit(
+            session, package=package_1, carers=(carer_1,), planned_start=start
+        )
+        visit_2 = await builders.create_visit(
+            session, package=package_2, carers=(carer_2,), planned_start=start
+        )
+        referral = await builders.create_referral(
+            session,
+            source=ReferralSource.GP,
+            referrer_organisation_id=gp.id,
+            provider_id=provider_a.id,
+            person_id=person_1.id,
+            contract_id=contract_x.id,
+        )
+    return World(
+        provider_a=provider_a.id,
+        provider_b=provider_b.id,
+        commissioner_x=council_x.id,
+        contract_x=contract_x.id,
+        contract_y=contract_y.id,
+        carer_1=carer_1.id,
+        carer_2=carer_2.id,
+        visit_1=visit_1.id,
+        visit_2=visit_2.id,
+        person_1=person_1.id,
+        person_2=person_2.id,
+        package_1=package_1.id,
+        package_b=package_b.id,
+        referral_1=referral.id,
+        partner=gp.id,
+    )
+
+
+async def _client(
+    http: httpx.AsyncClient, identities: Identities, role: Role, **kwargs: Any
+) -> GraphQLClient:
+    return GraphQLClient(http, token=await identities.token(role, **kwargs))
+
+
+async def _access_rows(sessions: SessionFactory) -> list[AccessLogEntry]:
+    async with sessions() as session:
+        return list(
+            (await session.scalars(select(AccessLogEntry).order_by(AccessLogEntry.id))).all()
+        )
+
+
+# --- IDOR ---------------------------------------------------------------------------------------
+
+
+async def test_a_carer_cannot_read_another_carers_visit_or_person(
+    http: httpx.AsyncClient,
+    identities: Identities,
+    world: World,
+    sessions: SessionFactory,
+    clock: FixedClock,
+) -> None:
+    carer = await _client(
+        http, identities, Role.CARER, organisation_id=world.provider_a, staff_id=world.carer_1
+    )
+    own = (
+        await carer.execute(
+            "query($id: ID!) { visit(id: $id) { id } }", {"id": gid("Visit", world.visit_1)}
+        )
+    ).ok()
+    assert own["visit"]["id"] == gid("Visit", world.visit_1)
+
+    for type_name, field, value in (
+        ("Visit", "visit", world.visit_2),
+        ("Person", "person", world.person_2),
+        ("CarePackage", "carePackage", world.package_b),
+    ):
+        foreign = gid(type_name, value)
+        missing = gid(type_name, uuid.uuid4())
+        by_field = await carer.execute(
+            f"query($id: ID!) {{ {field}(id: $id) {{ id }} }}", {"id": foreign}
+        )
+        by_node = await carer.execute("query($id: ID!) { node(id: $id) { id } }", {"id": foreign})
+        not_there = await carer.execute(
+            f"query($id: ID!) {{ {field}(id: $id) {{ id }} }}", {"id": missing}
+        )
+        # Exactly the answer for an id that does not exist: null, no error.
+        assert by_field.body == not_there.body == {"data": {field: None}}
+        assert by_node.body == {"data": {"node": None}}
+
+    window = {"from": clock.now().isoformat(), "to": (clock.now() + timedelta(days=1)).isoformat()}
+    listed = (
+        await carer.execute(
+            "query($from: DateTime!, $to: DateTime!) "
+            "{ visits(from: $from, to: $to) { nodes { id } } }",
+            window,
+        )
+    ).ok()
+    assert [v["id"] for v in listed["visits"]["nodes"]] == [gid("Visit", world.visit_1)]
+    people = (await carer.execute("{ people { nodes { id } } }")).ok()
+    assert [p["id"] for p in people["people"]["nodes"]] == [gid("Person", world.person_1)]
+    # Refused reads wrote no access-log rows naming the other person.
+    assert all(world.person_2 not in row.person_ids for row in await _access_rows(sessions))
+
+
+async def test_a_commissioner_cannot_read_another_commissioners_contract(
+    http: httpx.AsyncClient, identities: Identities, world: World
+) -> None:
+    commissioner = await _client(
+        http, identities, Role.COMMISSIONER, organisation_id=world.commissioner_x
+    )
+    query = "query($id: ID!) { contract(id: $id) { id } node(id: $id) { id } }"
+    own = (await commissioner.execute(query, {"id": gid("Contract", world.contract_x)})).ok()
+    assert own["contract"]["id"] == own["node"]["id"] == gid("Contract", world.contract_x)
+    foreign = await commissioner.execute(query, {"id": gid("Contract", world.contract_y)})
+    assert foreign.body == {"data": {"contract": None, "node": None}}
+    listed = (await commissioner.execute("{ contracts { nodes { id } } }")).ok()
+    assert [c["id"] for c in listed["contracts"]["nodes"]] == [gid("Contract", world.contract_x)]
+
+
+async def test_a_provider_office_cannot_read_another_providers_package(
+    http: httpx.AsyncClient, identities: Identities, world: World
+) -> None:
+    office = await _client(http, identities, Role.COORDINATOR, organisation_id=world.provider_a)
+    answer = await office.execute(
+        "query($id: ID!) { carePackage(id: $id) { id } }",
+        {"id": gid("CarePackage", world.package_b)},
+    )
+    assert answer.body == {"data": {"carePackage": None}}
+
+
+# --- person data is always attributable ---------------------------------------------------------
+
+PERSON_FIELD_QUERIES: dict[str, tuple[str, str]] = {
+    # "Type.field": (document, the field name the access log records)
+    "Query.person": ("query($p: ID!) { person(id: $p) { givenName } }", "person"),
+    "Query.people": ("{ people { nodes { givenName } } }", "people"),
+    "Query.node": ("query($p: ID!) { node(id: $p) { ... on Person { givenName } } }", "node"),
+    "CarePackage.person": (
+        "query($k: ID!) { carePackage(id: $k) { person { givenName } } }",
+        "person",
+    ),
+    "Referral.person": ("query($r: ID!) { referral(id: $r) { person { givenName } } }", "person"),
+    "Mutation.updatePersonRisks": (
+        "mutation($p: ID!) { updatePersonRisks(input: {personId: $p, riskFlags: {falls: true}}) "
+        "{ ... on Person { givenName } } }",
+        "updatePersonRisks",
+    ),
+    "Mutation.setAccessDetails": (
+        'mutation($p: ID!) { setAccessDetails(input: {personId: $p, keySafeCode: "1234"}) '
+        "{ ... on Person { givenName } } }",
+        "setAccessDetails",
+    ),
+    "Mutation.registerPerson": (
+        "mutation { registerPerson(input: {"
+        'givenName: "Ada", familyName: "Lovell", dateOfBirth: "1940-02-03", '
+        'address: {line1: "1 High St", town: "Northvale", postcode: "NV1 2AB"}}) '
+        "{ ... on Person { givenName } } }",
+        "registerPerson",
+    ),
+}
+
+
+def _fields_returning_person() -> set[str]:
+    found: set[str] = set()
+    graphql_schema = schema._schema
+    for name, graphql_type in graphql_schema.type_map.items():
+        if (
+            name.startswith("__")
+            or name in ("PersonConnection", "PersonEdge")
+            or not hasattr(graphql_type, "fields")
+        ):
+            continue
+        for field_name, field in graphql_type.fields.items():
+            named = get_named_type(field.type)
+            returns_person = named.name in ("Person", "PersonConnection")
+            if isinstance(named, GraphQLUnionType):
+                returns_person = any(member.name == "Person" for member in named.types)
+            if isinstance(named, GraphQLInterfaceType) and named.name == "Node":
+                returns_person = True  # node(id:) can return a Person
+            if returns_person:
+                found.add(f"{name}.{field_name}")
+    return found
+
+
+def test_every_field_returning_person_data_has_an_audit_test() -> None:
+    """A new field that returns a person fails here until it is added (and audited) above."""
+    assert _fields_returning_person() == set(PERSON_FIELD_QUERIES)
+
+
+@pytest.mark.parametrize("field", sorted(PERSON_FIELD_QUERIES))
+async def test_each_person_field_writes_exactly_one_access_row(
+    http: httpx.AsyncClient,
+    identities: Identities,
+    world: World,
+    sessions: SessionFactory,
+    field: str,
+) -> None:
+    document, logged_as = PERSON_FIELD_QUERIES[field]
+    subject = await identities.register(Role.COORDINATOR, organisation_id=world.provider_a)
+    office = GraphQLClient(http, token=identities.mint(subject))
+    variables = {
+        "p": gid("Person", world.person_1),
+        "k": gid("CarePackage", world.package_1),
+        "r": gid("Referral", world.referral_1),
+    }
+    used = {k: v for k, v in variables.items() if f"${k}" in document}
+    before = len(await _access_rows(sessions))
+    data = (await office.execute(document, used)).ok()
+    assert data, field
+    rows = (await _access_rows(sessions))[before:]
+    assert len(rows) == 1, (field, rows)
+    [row] = rows
+    assert row.subject == subject
+    assert row.role == "coordinator"
+    assert logged_as in row.fields
+    if field != "Mutation.registerPerson":
+        assert world.person_1 in row.person_ids
+    async with sessions() as session:
+        total = await session.scalar(select(func.count()).select_from(AccessLogEntry))
+    assert total == before + 1
