@@ -20,7 +20,7 @@ from hub.db.uow import unit_of_work
 from hub.graphql.ids import encode_global_id
 from hub.graphql.schema import schema
 from hub.kit.time import FixedClock
-from hub.organisations.models import OrganisationKind
+from hub.organisations.models import Organisation, OrganisationKind
 from hub.referrals.models import ReferralSource
 from tests import builders
 from tests.support.graphql import GraphQLClient
@@ -291,3 +291,55 @@ async def test_each_person_field_writes_exactly_one_access_row(
     async with sessions() as session:
         total = await session.scalar(select(func.count()).select_from(AccessLogEntry))
     assert total == before + 1
+
+
+# --- tenancy on every list ------------------------------------------------------------------
+
+LISTS = {
+    "contracts": "{ contracts { nodes { id } } }",
+    "people": "{ people { nodes { id } } }",
+    "staffMembers": "{ staffMembers { nodes { id } } }",
+    "carePackages": "{ carePackages { nodes { id } } }",
+    "visits": (
+        "query($from: DateTime!, $to: DateTime!) { visits(from: $from, to: $to) { nodes { id } } }"
+    ),
+    "referrals": "{ referrals { nodes { id } } }",
+    "changeRequests": "{ changeRequests { nodes { id } } }",
+}
+
+
+def test_the_list_catalogue_covers_every_root_list() -> None:
+    query_type = schema._schema.query_type
+    assert query_type is not None
+    connections = {
+        name
+        for name, field in query_type.fields.items()
+        if get_named_type(field.type).name.endswith("Connection")
+    }
+    # Organisations are the public directory; the access log is checked by its own tests.
+    assert connections - {"organisations", "accessLog"} == set(LISTS)
+
+
+async def test_every_list_is_filtered_by_tenancy(
+    http: httpx.AsyncClient,
+    identities: Identities,
+    world: World,
+    sessions: SessionFactory,
+    clock: FixedClock,
+) -> None:
+    async with unit_of_work(sessions) as session:
+        stranger_org = await builders.create_organisation(session, name="Unrelated provider")
+        raised_by = await session.get(Organisation, world.provider_a)
+        assert raised_by is not None
+        await builders.create_change_request(
+            session, raised_by=raised_by, contract_id=world.contract_x
+        )
+    window = {"from": clock.now().isoformat(), "to": (clock.now() + timedelta(days=1)).isoformat()}
+    admin = await _client(http, identities, Role.ADMIN)
+    stranger = await _client(http, identities, Role.COORDINATOR, organisation_id=stranger_org.id)
+    for name, document in LISTS.items():
+        variables = window if "$from" in document else None
+        everything = (await admin.execute(document, variables)).ok()[name]["nodes"]
+        assert everything, f"{name}: the world should give the admin rows to see"
+        seen = (await stranger.execute(document, variables)).ok()[name]["nodes"]
+        assert seen == [], f"{name}: an unrelated provider saw {len(seen)} rows"
