@@ -289,10 +289,11 @@ def cmd_token(args: argparse.Namespace) -> None:
                     except ValueError:
                         organisation = await organisations.get_by_ods_code(
                             session, args.organisation
-                        )
+                        ) or await organisations.get_by_name(session, args.organisation)
                     if organisation is None:
                         _fail(
-                            f"no organisation {args.organisation!r} (give its id or ODS code)",
+                            f"no organisation {args.organisation!r} "
+                            "(give its id, ODS code or exact name)",
                             EXIT_CONFIG,
                         )
                     organisation_id = organisation.id
@@ -396,7 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--organisation AX123",
     )
     token.add_argument("--role", required=True, choices=[r.value for r in _roles()])
-    token.add_argument("--organisation", help="organisation id or ODS code (all roles but admin)")
+    token.add_argument(
+        "--organisation", help="organisation id, ODS code or exact name (all roles but admin)"
+    )
     token.add_argument("--staff", help="staff id (carers; coordinators and managers optionally)")
     token.add_argument("--client-id", default="dev-client", help="OAuth client id (client roles)")
     token.add_argument("--scopes", default="", help='space-separated scopes, e.g. "referrals:read"')

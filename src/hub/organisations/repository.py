@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.organisations.models import Organisation, OrganisationKind
@@ -23,6 +23,17 @@ async def get_many(session: AsyncSession, ids: Sequence[uuid.UUID]) -> Sequence[
 async def get_by_ods_code(session: AsyncSession, ods_code: str) -> Organisation | None:
     result = await session.scalars(select(Organisation).where(Organisation.ods_code == ods_code))
     return result.one_or_none()
+
+
+async def get_by_name(session: AsyncSession, name: str) -> Organisation | None:
+    """By exact name, ignoring case (names are not unique: the first by id wins)."""
+    result = await session.scalars(
+        select(Organisation)
+        .where(func.lower(Organisation.name) == name.strip().lower())
+        .order_by(Organisation.id)
+        .limit(1)
+    )
+    return result.first()
 
 
 async def list_page(
