@@ -106,12 +106,20 @@ async def _prepare_database(
                 EXIT_UNAVAILABLE,
             )
         if demo:
-            counts = await load_demo(create_session_factory(engine), SystemClock())
-            summary = ", ".join(f"{n} {what}" for what, n in counts.items())
+            counts = await load_demo(create_session_factory(engine), SystemClock(), settings)
+            summary = ", ".join(f"{n} {_label(what, n)}" for what, n in counts.items())
             print(f"demo data loaded: {summary}", file=sys.stderr)
         return revision or "none"
     finally:
         await engine.dispose()
+
+
+def _label(kind: str, count: int) -> str:
+    """'change_requests' → 'change request(s)' as English: '1 contract', '40 packages'."""
+    words = kind.replace("_", " ")
+    if count == 1 and words.endswith("s"):
+        return words[:-1]
+    return words
 
 
 def cmd_serve(args: argparse.Namespace) -> None:

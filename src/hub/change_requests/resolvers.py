@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Annotated
 
 import strawberry
@@ -35,7 +34,7 @@ from hub.change_requests.loaders import change_request_loader
 from hub.change_requests.models import ChangeRequest as ChangeRequestRow
 from hub.change_requests.types import ChangeRequest, ChangeRequestKind, ChangeRequestStatus
 from hub.db.uow import read_only, unit_of_work
-from hub.errors import HubError, InvalidInput
+from hub.errors import HubError
 from hub.graphql.context import Info
 from hub.graphql.errors import (
     ConflictError,
@@ -46,7 +45,12 @@ from hub.graphql.errors import (
 )
 from hub.graphql.ids import expect_global_id
 from hub.graphql.node import register_node
-from hub.graphql.pagination import Connection, build_connection, decode_cursor, page_size
+from hub.graphql.pagination import (
+    Connection,
+    build_connection,
+    page_size,
+    time_id_cursor,
+)
 from hub.graphql.permissions import allow
 from hub.tenancy import AccessScope
 
@@ -88,7 +92,7 @@ class ChangeRequestQuery:
         contract_id: strawberry.ID | None = None,
     ) -> Connection[ChangeRequest]:
         limit = page_size(first)
-        key = _cursor(after)
+        key = time_id_cursor(after)
         contract = optional_id(contract_id, "Contract", "contractId")
         scope = AccessScope.of(info.context.require_principal())
         async with read_only(info.context.sessions) as session:
@@ -236,19 +240,6 @@ async def _write(
     except HubError as error:
         return expected_error(error)
     return ChangeRequest.from_model(row)
-
-
-def _cursor(after: str | None) -> tuple[datetime, uuid.UUID] | None:
-    cursor = decode_cursor(after)
-    if cursor is None:
-        return None
-    try:
-        created_at, row_id = cursor
-        return datetime.fromisoformat(str(created_at)), uuid.UUID(str(row_id))
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(
-            "after", "is not a cursor this list gave out", code="INVALID_CURSOR"
-        ) from exc
 
 
 def _sort_key(row: ChangeRequestRow) -> tuple[str, str]:

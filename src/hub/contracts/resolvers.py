@@ -30,7 +30,7 @@ from hub.contracts.models import ServiceType as ServiceTypeValue
 from hub.contracts.repository import ContractStatus as StatusValue
 from hub.contracts.types import Contract, ContractStatus, ServiceType
 from hub.db.uow import read_only, unit_of_work
-from hub.errors import HubError, InvalidInput
+from hub.errors import HubError
 from hub.graphql.context import Info
 from hub.graphql.errors import (
     ConflictError,
@@ -41,7 +41,12 @@ from hub.graphql.errors import (
 )
 from hub.graphql.ids import expect_global_id
 from hub.graphql.node import register_node
-from hub.graphql.pagination import Connection, build_connection, decode_cursor, page_size
+from hub.graphql.pagination import (
+    Connection,
+    build_connection,
+    page_size,
+    text_id_cursor,
+)
 from hub.graphql.permissions import allow
 from hub.tenancy import AccessScope
 
@@ -74,7 +79,7 @@ class ContractQuery:
         service_type: ServiceType | None = None,
     ) -> Connection[Contract]:
         limit = page_size(first)
-        key = _contracts_cursor(after)
+        key = text_id_cursor(after)
         scope = AccessScope.of(info.context.require_principal())
         async with read_only(info.context.sessions) as session:
             rows = await repository.list_page(
@@ -214,21 +219,6 @@ async def _load_contract(info: Info, contract_id: uuid.UUID) -> Contract | None:
 
 def _sort_key(row: ContractRow) -> tuple[str, str]:
     return (row.reference, str(row.id))
-
-
-def _contracts_cursor(after: str | None) -> tuple[str, uuid.UUID] | None:
-    cursor = decode_cursor(after)
-    if cursor is None:
-        return None
-    try:
-        reference, raw_id = cursor
-        if not isinstance(reference, str):
-            raise TypeError
-        return reference, uuid.UUID(str(raw_id))
-    except (TypeError, ValueError):
-        raise InvalidInput(
-            "after", "is not a cursor this list gave out", code="INVALID_CURSOR"
-        ) from None
 
 
 register_node("Contract", _load_contract)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import strawberry
 
 from hub.errors import InvalidInput
+from hub.kit.time import require_aware
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -84,3 +87,50 @@ def build_connection(
             has_next_page=len(rows) > limit, end_cursor=edges[-1].cursor if edges else None
         ),
     )
+
+
+def _keyset(after: str | None, parsers: Sequence[Callable[[Any], Any]]) -> tuple[Any, ...] | None:
+    """Decode a keyset cursor whose values are parsed, in order, by `parsers`."""
+    cursor = decode_cursor(after)
+    if cursor is None:
+        return None
+    try:
+        if len(cursor) != len(parsers):
+            raise ValueError("wrong length")
+        return tuple(parse(value) for parse, value in zip(parsers, cursor, strict=True))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(
+            "after", "is not a cursor this list gave out", code="INVALID_CURSOR"
+        ) from exc
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("expected text")
+    return value
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return uuid.UUID(_text(value))
+
+
+def _aware_time(value: Any) -> datetime:
+    return require_aware(datetime.fromisoformat(_text(value)))
+
+
+def text_id_cursor(after: str | None) -> tuple[str, uuid.UUID] | None:
+    """A cursor of (text sort key, id), e.g. (reference, id)."""
+    decoded = _keyset(after, (_text, _uuid))
+    return (decoded[0], decoded[1]) if decoded else None
+
+
+def text_text_id_cursor(after: str | None) -> tuple[str, str, uuid.UUID] | None:
+    """A cursor of (text, text, id), e.g. (family name, given name, id)."""
+    decoded = _keyset(after, (_text, _text, _uuid))
+    return (decoded[0], decoded[1], decoded[2]) if decoded else None
+
+
+def time_id_cursor(after: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """A cursor of (time, id), e.g. (planned start, id); times carry their offset."""
+    decoded = _keyset(after, (_aware_time, _uuid))
+    return (decoded[0], decoded[1]) if decoded else None

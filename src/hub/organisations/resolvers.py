@@ -10,7 +10,7 @@ from hub.graphql.context import Info
 from hub.graphql.ids import expect_global_id
 from hub.graphql.loaders import by_id_loader
 from hub.graphql.node import register_node
-from hub.graphql.pagination import Connection, build_connection, decode_cursor, page_size
+from hub.graphql.pagination import Connection, build_connection, page_size, text_id_cursor
 from hub.graphql.permissions import EVERYONE, allow
 from hub.organisations import repository
 from hub.organisations.models import Organisation as OrganisationRow
@@ -35,8 +35,7 @@ class OrganisationQuery:
         kind: OrganisationKind | None = None,
     ) -> Connection[Organisation]:
         limit = page_size(first)
-        cursor = decode_cursor(after)
-        key = (str(cursor[0]), uuid.UUID(str(cursor[1]))) if cursor else None
+        key = text_id_cursor(after)
         async with read_only(info.context.sessions) as session:
             rows = await repository.list_page(
                 session, limit=limit + 1, after=key, kind=Kind(kind.value) if kind else None

@@ -15,7 +15,7 @@ import strawberry
 
 from hub.accounts.models import Role
 from hub.db.uow import read_only, unit_of_work
-from hub.errors import HubError, InvalidInput
+from hub.errors import HubError
 from hub.graphql.context import Info
 from hub.graphql.errors import (
     ConflictError,
@@ -26,7 +26,12 @@ from hub.graphql.errors import (
 )
 from hub.graphql.ids import expect_global_id
 from hub.graphql.node import register_node
-from hub.graphql.pagination import Connection, build_connection, decode_cursor, page_size
+from hub.graphql.pagination import (
+    Connection,
+    build_connection,
+    page_size,
+    text_id_cursor,
+)
 from hub.graphql.permissions import OFFICE, allow
 from hub.packages import repository, service
 from hub.packages.inputs import (
@@ -84,7 +89,7 @@ class PackageQuery:
         held_out_of_rota: bool | None = None,
     ) -> Connection[CarePackage]:
         limit = page_size(first)
-        key = _cursor(after)
+        key = text_id_cursor(after)
         contract = optional_id(contract_id, "Contract", "contractId")
         scope = AccessScope.of(info.context.require_principal())
         async with read_only(info.context.sessions) as session:
@@ -270,19 +275,6 @@ async def _write(
     except HubError as error:
         return expected_error(error)
     return CarePackage.from_model(row)
-
-
-def _cursor(after: str | None) -> tuple[str, uuid.UUID] | None:
-    cursor = decode_cursor(after)
-    if cursor is None:
-        return None
-    try:
-        reference, raw_id = cursor
-        return str(reference), uuid.UUID(str(raw_id))
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(
-            "after", "is not a cursor this list gave out", code="INVALID_CURSOR"
-        ) from exc
 
 
 def _sort_key(row: CarePackageRow) -> tuple[str, str]:

@@ -13,7 +13,6 @@ Every field returning people records the read in the access log.
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 import strawberry
@@ -31,7 +30,12 @@ from hub.graphql.errors import (
 )
 from hub.graphql.ids import expect_global_id
 from hub.graphql.node import register_node
-from hub.graphql.pagination import Connection, build_connection, decode_cursor, page_size
+from hub.graphql.pagination import (
+    Connection,
+    build_connection,
+    page_size,
+    text_text_id_cursor,
+)
 from hub.graphql.permissions import OFFICE, allow
 from hub.people import repository, service
 from hub.people.inputs import RegisterPersonInput, SetAccessDetailsInput, UpdatePersonRisksInput
@@ -81,7 +85,7 @@ class PersonQuery:
         search: str | None = None,
     ) -> Connection[Person]:
         limit = page_size(first)
-        key = _people_cursor(after)
+        key = text_text_id_cursor(after)
         nhs_number, terms = _search(search)
         scope = AccessScope.of(info.context.require_principal())
         async with read_only(info.context.sessions) as session:
@@ -204,21 +208,6 @@ def _returned(info: Info, row: PersonRow) -> Person:
 
 def _sort_key(row: PersonRow) -> tuple[str, str, str]:
     return (row.family_name, row.given_name, str(row.id))
-
-
-def _people_cursor(after: str | None) -> tuple[str, str, uuid.UUID] | None:
-    cursor = decode_cursor(after)
-    if cursor is None:
-        return None
-    try:
-        family, given, raw_id = cursor
-        if not isinstance(family, str) or not isinstance(given, str):
-            raise TypeError
-        return family, given, uuid.UUID(str(raw_id))
-    except (TypeError, ValueError):
-        raise InvalidInput(
-            "after", "is not a cursor this list gave out", code="INVALID_CURSOR"
-        ) from None
 
 
 def _search(search: str | None) -> tuple[str | None, list[str]]:

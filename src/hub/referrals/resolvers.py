@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Annotated
 
 import strawberry
 
 from hub.accounts.models import Role
 from hub.db.uow import read_only, unit_of_work
-from hub.errors import HubError, InvalidInput
+from hub.errors import HubError
 from hub.graphql.context import Info
 from hub.graphql.errors import (
     ConflictError,
@@ -29,7 +28,12 @@ from hub.graphql.errors import (
 )
 from hub.graphql.ids import expect_global_id
 from hub.graphql.node import register_node
-from hub.graphql.pagination import Connection, build_connection, decode_cursor, page_size
+from hub.graphql.pagination import (
+    Connection,
+    build_connection,
+    page_size,
+    time_id_cursor,
+)
 from hub.graphql.permissions import allow
 from hub.referrals import dataset as pathway
 from hub.referrals import repository, service
@@ -105,7 +109,7 @@ class ReferralQuery:
         ] = None,
     ) -> Connection[Referral]:
         limit = page_size(first)
-        key = _cursor(after)
+        key = time_id_cursor(after)
         contract = optional_id(contract_id, "Contract", "contractId")
         scope = AccessScope.of(info.context.require_principal())
         async with read_only(info.context.sessions) as session:
@@ -291,19 +295,6 @@ async def _write(
     except HubError as error:
         return expected_error(error)
     return Referral.from_model(row)
-
-
-def _cursor(after: str | None) -> tuple[datetime, uuid.UUID] | None:
-    cursor = decode_cursor(after)
-    if cursor is None:
-        return None
-    try:
-        received_at, row_id = cursor
-        return datetime.fromisoformat(str(received_at)), uuid.UUID(str(row_id))
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(
-            "after", "is not a cursor this list gave out", code="INVALID_CURSOR"
-        ) from exc
 
 
 def _sort_key(row: ReferralRow) -> tuple[str, str]:

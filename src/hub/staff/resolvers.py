@@ -15,7 +15,7 @@ import strawberry
 
 from hub.accounts.models import Role
 from hub.db.uow import read_only, unit_of_work
-from hub.errors import HubError, InvalidInput
+from hub.errors import HubError
 from hub.graphql.context import Info
 from hub.graphql.errors import (
     ConflictError,
@@ -26,7 +26,12 @@ from hub.graphql.errors import (
 )
 from hub.graphql.ids import expect_global_id
 from hub.graphql.node import register_node
-from hub.graphql.pagination import Connection, build_connection, decode_cursor, page_size
+from hub.graphql.pagination import (
+    Connection,
+    build_connection,
+    page_size,
+    text_text_id_cursor,
+)
 from hub.graphql.permissions import OFFICE, STAFF, allow
 from hub.staff import repository, service
 from hub.staff.competency import CompetencyStatus as StatusValue
@@ -41,7 +46,6 @@ from hub.staff.inputs import (
 from hub.staff.loaders import staff_loader
 from hub.staff.models import StaffMember as StaffMemberRow
 from hub.staff.models import StaffRole as RoleValue
-from hub.staff.repository import StaffCursor
 from hub.staff.types import CompetencyStatus, StaffMember, StaffRole
 from hub.tenancy import AccessScope
 
@@ -91,7 +95,7 @@ class StaffQuery:
         ] = None,
     ) -> Connection[StaffMember]:
         limit = page_size(first)
-        key = _cursor(after)
+        key = text_text_id_cursor(after)
         code = validate_competence_code(competence.strip()) if competence is not None else None
         scope = AccessScope.of(info.context.require_principal())
         async with read_only(info.context.sessions) as session:
@@ -206,19 +210,6 @@ async def _write(
     except HubError as error:
         return expected_error(error)
     return StaffMember.from_model(row)
-
-
-def _cursor(after: str | None) -> StaffCursor | None:
-    cursor = decode_cursor(after)
-    if cursor is None:
-        return None
-    try:
-        family_name, given_name, row_id = cursor
-        return str(family_name), str(given_name), uuid.UUID(str(row_id))
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(
-            "after", "is not a cursor this list gave out", code="INVALID_CURSOR"
-        ) from exc
 
 
 def _sort_key(row: StaffMemberRow) -> tuple[str, str, str]:

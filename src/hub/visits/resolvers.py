@@ -32,7 +32,12 @@ from hub.graphql.errors import (
 )
 from hub.graphql.ids import expect_global_id
 from hub.graphql.node import register_node
-from hub.graphql.pagination import Connection, build_connection, decode_cursor, page_size
+from hub.graphql.pagination import (
+    Connection,
+    build_connection,
+    page_size,
+    time_id_cursor,
+)
 from hub.graphql.permissions import OFFICE, allow
 from hub.kit.time import require_aware
 from hub.packages.inputs import optional_id, package_id
@@ -99,7 +104,7 @@ class VisitQuery:
         end = _aware(starts_before, "to")
         if end <= start:
             raise InvalidInput("to", "must be after `from`", code="DATE_RANGE_REVERSED")
-        key = _cursor(after)
+        key = time_id_cursor(after)
         carer = optional_id(carer_id, "StaffMember", "carerId")
         package = optional_id(package_id, "CarePackage", "packageId")
         scope = AccessScope.of(info.context.require_principal())
@@ -230,19 +235,6 @@ def _aware(value: datetime, field: str) -> datetime:
     except ValueError as exc:
         raise InvalidInput(
             field, "must carry a timezone offset (e.g. 2026-11-23T09:00:00Z)", code="NAIVE_DATETIME"
-        ) from exc
-
-
-def _cursor(after: str | None) -> tuple[datetime, uuid.UUID] | None:
-    cursor = decode_cursor(after)
-    if cursor is None:
-        return None
-    try:
-        start, raw_id = cursor
-        return require_aware(datetime.fromisoformat(str(start))), uuid.UUID(str(raw_id))
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(
-            "after", "is not a cursor this list gave out", code="INVALID_CURSOR"
         ) from exc
 
 
