@@ -3,7 +3,8 @@ from __future__ import annotations
 import uuid
 from enum import StrEnum
 
-from sqlalchemy import ARRAY, Enum, ForeignKey, Text, UniqueConstraint, text
+from sqlalchemy import Enum, ForeignKey, Text, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db.base import Entity

@@ -3,7 +3,8 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import ARRAY, ForeignKey, Index, Text, Uuid, text
+from sqlalchemy import ForeignKey, Index, Text, Uuid, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.change_requests.lifecycle import ChangeRequestKind, ChangeRequestStatus
