@@ -14,6 +14,7 @@ from hub.accounts.resolvers import AccountMutation
 from hub.audit.resolvers import AuditQuery
 from hub.change_requests.resolvers import ChangeRequestMutation, ChangeRequestQuery
 from hub.contracts.resolvers import ContractMutation, ContractQuery
+from hub.events.resolvers import EventSubscription
 from hub.graphql.extensions import OperationMetrics
 from hub.graphql.limits import GraphQLLimits, limit_extensions
 from hub.graphql.masking import MaskUnexpectedErrors
@@ -59,7 +60,7 @@ class Mutation(
 
 
 @strawberry.type(description="Live streams over graphql-transport-ws.")
-class Subscription(SystemSubscription):
+class Subscription(SystemSubscription, EventSubscription):
     pass
 
 
