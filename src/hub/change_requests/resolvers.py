@@ -34,14 +34,12 @@ from hub.change_requests.loaders import change_request_loader
 from hub.change_requests.models import ChangeRequest as ChangeRequestRow
 from hub.change_requests.types import ChangeRequest, ChangeRequestKind, ChangeRequestStatus
 from hub.db.uow import read_only, unit_of_work
-from hub.errors import HubError
 from hub.graphql.context import Info
 from hub.graphql.errors import (
     ConflictError,
     ForbiddenError,
     InvalidInputError,
     NotFoundError,
-    expected_error,
 )
 from hub.graphql.ids import expect_global_id
 from hub.graphql.node import register_node
@@ -52,6 +50,7 @@ from hub.graphql.pagination import (
     time_id_cursor,
 )
 from hub.graphql.permissions import allow
+from hub.graphql.writes import write_result
 from hub.tenancy import AccessScope
 
 OFFICE_AND_COMMISSIONER = (
@@ -234,12 +233,7 @@ class ChangeRequestMutation:
 async def _write(
     info: Info, run: Callable[[AccessScope], Awaitable[ChangeRequestRow]]
 ) -> ChangeRequestResult:
-    """Run one unit of work as the caller; expected failures become typed union members."""
-    try:
-        row = await run(AccessScope.of(info.context.require_principal()))
-    except HubError as error:
-        return expected_error(error)
-    return ChangeRequest.from_model(row)
+    return await write_result(info, run, ChangeRequest.from_model)
 
 
 def _sort_key(row: ChangeRequestRow) -> tuple[str, str]:

@@ -15,14 +15,12 @@ import strawberry
 
 from hub.accounts.models import Role
 from hub.db.uow import read_only, unit_of_work
-from hub.errors import HubError
 from hub.graphql.context import Info
 from hub.graphql.errors import (
     ConflictError,
     ForbiddenError,
     InvalidInputError,
     NotFoundError,
-    expected_error,
 )
 from hub.graphql.ids import expect_global_id
 from hub.graphql.node import register_node
@@ -33,6 +31,7 @@ from hub.graphql.pagination import (
     text_id_cursor,
 )
 from hub.graphql.permissions import OFFICE, allow
+from hub.graphql.writes import write_result
 from hub.packages import repository, service
 from hub.packages.inputs import (
     ChangePackageStatusInput,
@@ -266,15 +265,10 @@ def _required_id(value: strawberry.ID, type_name: str, field: str) -> uuid.UUID:
 async def _write(
     info: Info, run: Callable[[AccessScope], Awaitable[CarePackageRow]]
 ) -> CarePackage | InvalidInputError | NotFoundError | ConflictError | ForbiddenError:
-    """Run a write in its unit of work and map the outcome; IllegalPackageTransition is left
-    to the caller that has a typed member for it."""
-    try:
-        row = await run(AccessScope.of(info.context.require_principal()))
-    except IllegalPackageTransition:
-        raise
-    except HubError as error:
-        return expected_error(error)
-    return CarePackage.from_model(row)
+    """IllegalPackageTransition is left to the caller that has a typed member for it."""
+    return await write_result(
+        info, run, CarePackage.from_model, passthrough=(IllegalPackageTransition,)
+    )
 
 
 def _sort_key(row: CarePackageRow) -> tuple[str, str]:

@@ -17,14 +17,12 @@ import strawberry
 
 from hub.accounts.models import Role
 from hub.db.uow import read_only, unit_of_work
-from hub.errors import HubError
 from hub.graphql.context import Info
 from hub.graphql.errors import (
     ConflictError,
     ForbiddenError,
     InvalidInputError,
     NotFoundError,
-    expected_error,
 )
 from hub.graphql.ids import expect_global_id
 from hub.graphql.node import register_node
@@ -35,6 +33,7 @@ from hub.graphql.pagination import (
     time_id_cursor,
 )
 from hub.graphql.permissions import allow
+from hub.graphql.writes import write_result
 from hub.referrals import dataset as pathway
 from hub.referrals import repository, service
 from hub.referrals.inputs import (
@@ -289,12 +288,7 @@ class ReferralMutation:
 async def _write(
     info: Info, run: Callable[[AccessScope], Awaitable[ReferralRow]]
 ) -> ReferralResult:
-    """Run one unit of work as the caller; expected failures become typed union members."""
-    try:
-        row = await run(AccessScope.of(info.context.require_principal()))
-    except HubError as error:
-        return expected_error(error)
-    return Referral.from_model(row)
+    return await write_result(info, run, Referral.from_model)
 
 
 def _sort_key(row: ReferralRow) -> tuple[str, str]:

@@ -15,14 +15,12 @@ import strawberry
 
 from hub.accounts.models import Role
 from hub.db.uow import read_only, unit_of_work
-from hub.errors import HubError
 from hub.graphql.context import Info
 from hub.graphql.errors import (
     ConflictError,
     ForbiddenError,
     InvalidInputError,
     NotFoundError,
-    expected_error,
 )
 from hub.graphql.ids import expect_global_id
 from hub.graphql.node import register_node
@@ -33,6 +31,7 @@ from hub.graphql.pagination import (
     text_text_id_cursor,
 )
 from hub.graphql.permissions import OFFICE, STAFF, allow
+from hub.graphql.writes import write_result
 from hub.staff import repository, service
 from hub.staff.competency import CompetencyStatus as StatusValue
 from hub.staff.competency import validate_competence_code
@@ -204,12 +203,7 @@ class StaffMutation:
 async def _write(
     info: Info, run: Callable[[AccessScope], Awaitable[StaffMemberRow]]
 ) -> StaffMemberResult:
-    """Run one unit of work as the caller; expected failures become typed union members."""
-    try:
-        row = await run(AccessScope.of(info.context.require_principal()))
-    except HubError as error:
-        return expected_error(error)
-    return StaffMember.from_model(row)
+    return await write_result(info, run, StaffMember.from_model)
 
 
 def _sort_key(row: StaffMemberRow) -> tuple[str, str, str]:

@@ -39,6 +39,7 @@ from hub.graphql.pagination import (
     time_id_cursor,
 )
 from hub.graphql.permissions import OFFICE, allow
+from hub.graphql.writes import write_result
 from hub.kit.time import require_aware
 from hub.packages.inputs import optional_id, package_id
 from hub.packages.types import CarePackage
@@ -218,15 +219,13 @@ def _scope(info: Info) -> AccessScope:
 async def _write(
     info: Info, run: Callable[[AccessScope], Awaitable[VisitRecord]]
 ) -> Visit | InvalidInputError | NotFoundError | ConflictError | ForbiddenError:
-    """Run a write in its unit of work and map the outcome; AssignmentRefused is left to the
-    caller that has a typed member for it."""
-    try:
-        found = await run(_scope(info))
-    except AssignmentRefused:
-        raise
-    except HubError as error:
-        return expected_error(error)
-    return Visit.from_record(found, request_now(info))
+    """AssignmentRefused is left to the caller that has a typed member for it."""
+    return await write_result(
+        info,
+        run,
+        lambda found: Visit.from_record(found, request_now(info)),
+        passthrough=(AssignmentRefused,),
+    )
 
 
 def _aware(value: datetime, field: str) -> datetime:
