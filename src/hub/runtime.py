@@ -18,6 +18,7 @@ from hub.db.engine import SessionFactory, create_engine, create_session_factory
 from hub.kit.time import Clock, SystemClock
 from hub.logging import get_logger
 from hub.metrics import HubMetrics
+from hub.people.sealing import sealer_for
 
 log = get_logger(__name__)
 
@@ -47,6 +48,9 @@ class Runtime:
         metrics: HubMetrics,
         clock: Clock | None = None,
     ) -> Runtime:
+        # A missing or malformed field-encryption key stops the hub here, at start-up, rather
+        # than at the first read of a sealed access detail.
+        sealer_for(settings)
         engine = create_engine(
             database_url,
             pool_size=settings.db_pool_size,
