@@ -22,6 +22,7 @@ failed can fix it.
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -502,12 +503,12 @@ def rewrite_errors(result: object, rewrite: Callable[[GraphQLError], GraphQLErro
             part.errors = [rewrite(error) for error in part.errors]
 
 
-class _ErrorRewriter(SchemaExtension):
+class _ErrorRewriter(SchemaExtension, ABC):
     """Applies `rewrite` to every error a client will see, on every result path."""
 
+    @abstractmethod
     def rewrite(self, error: GraphQLError) -> GraphQLError:
         """The error as the client should see it; subclasses say how."""
-        raise NotImplementedError
 
     def _after_operation(self) -> None:
         result = self.execution_context.result
