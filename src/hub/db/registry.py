@@ -7,6 +7,11 @@ from hub.change_requests import models as change_requests_models
 from hub.contracts import models as contracts_models
 from hub.db.base import Base
 from hub.events import models as events_models
+from hub.fhir import models as fhir_models
+from hub.governance import models as governance_models
+from hub.integrations import models as integrations_models
+from hub.la_imports import models as la_imports_models
+from hub.mobile import models as mobile_models
 from hub.organisations import models as organisations_models
 from hub.packages import models as packages_models
 from hub.people import models as people_models
@@ -22,7 +27,12 @@ __all__ = [
     "change_requests_models",
     "contracts_models",
     "events_models",
+    "fhir_models",
+    "governance_models",
+    "integrations_models",
+    "la_imports_models",
     "metadata",
+    "mobile_models",
     "organisations_models",
     "packages_models",
     "people_models",

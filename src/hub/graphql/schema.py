@@ -15,10 +15,18 @@ from hub.audit.resolvers import AuditQuery
 from hub.change_requests.resolvers import ChangeRequestMutation, ChangeRequestQuery
 from hub.contracts.resolvers import ContractMutation, ContractQuery
 from hub.events.resolvers import EventSubscription
+from hub.governance.resolvers import (
+    GovernanceMutation,
+    GovernanceQuery,
+    GovernanceSubscription,
+)
 from hub.graphql.extensions import OperationMetrics
 from hub.graphql.limits import GraphQLLimits, limit_extensions
 from hub.graphql.masking import MaskUnexpectedErrors
 from hub.graphql.node import NodeQuery
+from hub.integrations.resolvers import IntegrationMutation, IntegrationQuery
+from hub.la_imports.resolvers import LaImportMutation, LaImportQuery
+from hub.mobile.resolvers import MobileMutation, MobileQuery
 from hub.organisations.resolvers import OrganisationQuery
 from hub.packages.resolvers import PackageMutation, PackageQuery
 from hub.people.resolvers import PersonMutation, PersonQuery
@@ -40,6 +48,10 @@ class Query(
     VisitQuery,
     ReferralQuery,
     ChangeRequestQuery,
+    MobileQuery,
+    GovernanceQuery,
+    IntegrationQuery,
+    LaImportQuery,
     AuditQuery,
 ):
     pass
@@ -55,12 +67,16 @@ class Mutation(
     VisitMutation,
     ReferralMutation,
     ChangeRequestMutation,
+    MobileMutation,
+    GovernanceMutation,
+    IntegrationMutation,
+    LaImportMutation,
 ):
     pass
 
 
 @strawberry.type(description="Live streams over graphql-transport-ws.")
-class Subscription(SystemSubscription, EventSubscription):
+class Subscription(SystemSubscription, EventSubscription, GovernanceSubscription):
     pass
 
 

@@ -1,0 +1,3 @@
+"""Tables of the governance domain (see ../shared/DESIGN.md §4)."""
+
+from __future__ import annotations
