@@ -126,6 +126,19 @@ class Settings(BaseSettings):
         default=60, ge=1, description="Requests a partner or supplier client may make in a burst."
     )
 
+    # --- mobile field API -----------------------------------------------------------------
+    mobile_min_app_version: str = Field(
+        default="1.0.0",
+        pattern=r"^\d+\.\d+\.\d+$",
+        description="Oldest carer app version that may read (below it: drain-only, uploads "
+        "accepted, reads refused). Semantic version, e.g. 1.4.0.",
+    )
+    mobile_protocol_version: int = Field(
+        default=2,
+        ge=1,
+        description="Current command protocol version; it and the one before are accepted.",
+    )
+
     @field_validator("auth_jwks_url", "auth_jwks_file", "field_encryption_key", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import BigInteger, ColumnElement, func, literal_column, select
+from sqlalchemy import BigInteger, ColumnElement, false, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.contracts.models import Contract
@@ -43,6 +43,30 @@ async def contract_events_after(
         .order_by(Event.id)
         .limit(limit)
     )
+    return result.all()
+
+
+async def settled_events_after(
+    session: AsyncSession,
+    after_id: int,
+    *,
+    types: Sequence[str] | None = None,
+    type_prefixes: Sequence[str] | None = None,
+    contract_ids: Sequence[uuid.UUID] | None = None,
+    limit: int = 500,
+) -> Sequence[Event]:
+    """Settled events after `after_id`, oldest first, optionally only of some types (exact or
+    by prefix, e.g. `case.`) or contracts. Rule runners and feeds read the log through this."""
+    query = select(Event).where(Event.id > after_id, Event.txid < _SNAPSHOT_XMIN)
+    if types is not None or type_prefixes is not None:
+        wanted: list[ColumnElement[bool]] = []
+        if types:
+            wanted.append(Event.type.in_(list(types)))
+        wanted.extend(Event.type.startswith(prefix) for prefix in type_prefixes or ())
+        query = query.where(or_(*wanted) if wanted else false())
+    if contract_ids is not None:
+        query = query.where(Event.contract_id.in_(list(contract_ids)))
+    result = await session.scalars(query.order_by(Event.id).limit(limit))
     return result.all()
 
 
