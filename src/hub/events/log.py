@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Insert, Table, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.events.models import Event
@@ -55,6 +55,45 @@ async def record(session: AsyncSession, event: NewEvent) -> Event:
     session.add(row)
     await session.flush()
     return row
+
+
+_events = cast(Table, Event.__table__)
+# Every field of a NewEvent is the events column of the same name.
+_COLUMNS = tuple(member.name for member in fields(NewEvent))
+_INSERT = insert(_events).returning(_events.c.id, sort_by_parameter_order=True)
+
+
+async def record_many(session: AsyncSession, events: Sequence[NewEvent]) -> list[int]:
+    """Append events in the session's transaction with one Core statement and return their ids,
+    in order. For write paths that run per command of a mobile upload and need only the ids:
+    no `Event` instance is built or flushed (`record` returns the row)."""
+    if not events:
+        return []
+    result = await session.execute(_INSERT, [_values(event) for event in events])
+    return list(result.scalars().all())
+
+
+def with_event(write: Insert) -> Insert:
+    """One statement that runs `write` — an INSERT built once, its parameters bound by name, none
+    starting with `event_` — as a data-modifying WITH query and appends one event, returning the
+    event's id. For a hot path that writes a row and its event together (a fact and its
+    `visit.*` event): one round trip instead of two. Build it once; execute it with the write's
+    parameters and `event_parameters(event)`."""
+    return (
+        insert(_events)
+        .values({name: bindparam(f"event_{name}") for name in _COLUMNS})
+        .returning(_events.c.id)
+        .add_cte(write.cte("written"))
+    )
+
+
+def event_parameters(event: NewEvent) -> dict[str, Any]:
+    """The parameters of the event of a `with_event` statement."""
+    return {f"event_{name}": value for name, value in _values(event).items()}
+
+
+def _values(event: NewEvent) -> dict[str, Any]:
+    return {name: getattr(event, name) for name in _COLUMNS}
 
 
 async def events_for_subject(

@@ -8,6 +8,8 @@
     VisitAlreadyAttended(Conflict)        a visit with a check-in keeps its carers and its status
     StaffOfAnotherProvider(Conflict)      a staff member works for another provider
     AssignmentRefused(Conflict)           (hub.staff.competency) competence or carer-count refusals
+    TaskNotFound(InvalidInput)            a task confirmation names a task the visit does not plan
+    SupersededFactNotFound(InvalidInput)  a correction names no fact of the same kind on the visit
 
 Unknown, foreign, inactive or not-yet-transferred staff are refused by
 `hub.staff.service.carers_for_assignment` with the staff domain's own errors.
@@ -15,7 +17,7 @@ Unknown, foreign, inactive or not-yet-transferred staff are refused by
 
 from __future__ import annotations
 
-from hub.errors import Conflict, NotFound
+from hub.errors import Conflict, InvalidInput, NotFound
 
 
 class VisitNotFound(NotFound):
@@ -47,3 +49,19 @@ class VisitAlreadyAttended(Conflict):
 
 class StaffOfAnotherProvider(Conflict):
     code = "STAFF_OF_ANOTHER_PROVIDER"
+
+
+class TaskNotFound(InvalidInput):
+    code = "TASK_NOT_FOUND"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("taskIndex", reason)
+
+
+class SupersededFactNotFound(InvalidInput):
+    """A correction must name a fact of the same kind on the same visit."""
+
+    code = "SUPERSEDED_FACT_NOT_FOUND"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("supersedes", reason)

@@ -18,6 +18,7 @@ from hub.graphql.context import Info
 from hub.staff.models import StaffMember
 from hub.tenancy import AccessScope
 from hub.visits import repository
+from hub.visits.models import VisitFact
 from hub.visits.repository import VisitRecord
 
 _NOW = "visits:now"
@@ -97,6 +98,29 @@ def assigned_carers_loader(info: Info) -> DataLoader[uuid.UUID, list[StaffMember
         grouped: dict[uuid.UUID, list[StaffMember]] = {key: [] for key in visit_ids}
         for visit_id, staff in pairs:
             grouped[visit_id].append(staff)
+        return [grouped[key] for key in visit_ids]
+
+    loader = DataLoader(load_fn=load)
+    context.loaders[name] = loader
+    return loader
+
+
+def facts_loader(info: Info) -> DataLoader[uuid.UUID, list[VisitFact]]:
+    """Each visible visit's facts in the order recorded; one query a batch."""
+    context = info.context
+    name = "visit_facts"
+    existing = context.loaders.get(name)
+    if existing is not None:
+        loader: DataLoader[uuid.UUID, list[VisitFact]] = existing
+        return loader
+    scope = AccessScope.of(context.require_principal())
+
+    async def load(visit_ids: list[uuid.UUID]) -> list[list[VisitFact]]:
+        async with read_only(context.sessions) as session:
+            rows = await repository.facts_of_visits(session, scope, visit_ids)
+        grouped: dict[uuid.UUID, list[VisitFact]] = {key: [] for key in visit_ids}
+        for row in rows:
+            grouped[row.visit_id].append(row)
         return [grouped[key] for key in visit_ids]
 
     loader = DataLoader(load_fn=load)

@@ -2,13 +2,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Text, UniqueConstraint, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hub.db.base import Entity
+from hub.db.base import Base, Entity, pg_enum
 
 
 class Visit(Entity):
@@ -54,4 +64,94 @@ class VisitAssignment(Entity):
     __table_args__ = (
         UniqueConstraint("visit_id", "staff_id"),
         Index("ix_visit_assignments_staff_id", "staff_id"),
+    )
+
+
+class FactKind(StrEnum):
+    """What a visit fact records."""
+
+    CHECK_IN = "check_in"
+    CHECK_OUT = "check_out"
+    TASK_CONFIRMATION = "task_confirmation"
+    OBSERVATION = "observation"
+    CONCERN = "concern"
+
+
+class VisitFact(Base):
+    """One thing recorded about a visit in the field: a check-in or check-out, a task
+    confirmation, an observation, a concern. Immutable — the table refuses UPDATE and DELETE —
+    so a correction is a new fact naming the one it `supersedes`.
+
+    `id` is the mobile command's id (a client UUIDv7) for facts from the app, which makes a
+    resent command land on the same row; a fresh UUIDv7 otherwise. `occurred_at` is the
+    server-corrected business time; what the device said is kept beside it as evidence, with
+    the time the hub received the fact and the flags raised when it was recorded.
+    """
+
+    __tablename__ = "visit_facts"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visits.id"))
+    kind: Mapped[FactKind] = mapped_column(pg_enum(FactKind, "visit_fact_kind"))
+    staff_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_members.id"))
+    # "mobile", "supplier:<instance>" or "office".
+    source: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(Text)
+    # The carer's device for mobile facts (the mobile domain sits above visits: no foreign key).
+    device_id: Mapped[uuid.UUID | None]
+    occurred_at: Mapped[datetime]
+    device_occurred_at: Mapped[datetime | None]
+    # How `occurred_at` was derived from the device's clock (monotonic, anchor, trusted,
+    # wall_offset) or "server" when nothing was corrected.
+    time_basis: Mapped[str] = mapped_column(Text, server_default=text("'server'"))
+    device_boot_id: Mapped[str | None] = mapped_column(Text)
+    device_monotonic_ms: Mapped[int | None] = mapped_column(BigInteger)
+    received_at: Mapped[datetime]
+    recorded_at: Mapped[datetime] = mapped_column(server_default=func.clock_timestamp())
+    # Evidence of presence (check-in and check-out): gps, nfc, qr, manual or supplier.
+    verification_method: Mapped[str | None] = mapped_column(Text)
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
+    accuracy_m: Mapped[float | None]
+    # From the person's home, when both locations are known.
+    distance_m: Mapped[float | None]
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    # What the fact says: the task and its outcome, the observation's values, the concern.
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    flags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
+    supersedes_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("visit_facts.id"))
+
+    __table_args__ = (
+        CheckConstraint(
+            "supersedes_id IS NULL OR supersedes_id <> id", name="not_self_superseding"
+        ),
+        Index("ix_visit_facts_visit_id_kind", "visit_id", "kind", "occurred_at"),
+        Index("ix_visit_facts_staff_id", "staff_id", "occurred_at"),
+        Index("ix_visit_facts_supersedes_id", "supersedes_id"),
+    )
+
+
+class PresenceTagKind(StrEnum):
+    NFC = "nfc"
+    QR = "qr"
+
+
+class PresenceTag(Entity):
+    """An NFC tag or a printed QR token placed in a person's home: scanning it at check-in or
+    check-out is evidence the carer was there. Only a hash of the value is kept, so the table
+    cannot be used to forge a token; a tag taken out of use is deactivated, never deleted."""
+
+    __tablename__ = "presence_tags"
+
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("people.id"))
+    kind: Mapped[PresenceTagKind] = mapped_column(pg_enum(PresenceTagKind, "presence_tag_kind"))
+    value_sha256: Mapped[str] = mapped_column(Text)
+    label: Mapped[str | None] = mapped_column(Text)
+    registered_by: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(server_default=text("true"))
+    deactivated_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("kind", "value_sha256"),
+        Index("ix_presence_tags_person_id", "person_id"),
     )

@@ -13,10 +13,10 @@ same inclusive boundaries as `hub.visits.status.derive_visit_status`, evaluated 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -24,24 +24,40 @@ from sqlalchemy import (
     Interval,
     Row,
     Select,
+    Table,
+    Update,
     and_,
+    bindparam,
     case,
     delete,
+    exists,
     false,
     func,
     literal,
     or_,
     select,
     tuple_,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from hub.contracts.models import Contract
+from hub.events.log import NewEvent, event_parameters, with_event
 from hub.packages.models import CarePackage
+from hub.people.models import Person
 from hub.staff.models import StaffMember
 from hub.tenancy import AccessScope, staff_visible, visit_visible
-from hub.visits.models import Visit, VisitAssignment
+from hub.visits.models import (
+    FactKind,
+    PresenceTag,
+    PresenceTagKind,
+    Visit,
+    VisitAssignment,
+    VisitFact,
+)
 from hub.visits.status import VisitStatus, VisitTolerances
 
 
@@ -361,3 +377,289 @@ async def assigned_staff(
         .order_by(VisitAssignment.visit_id, VisitAssignment.created_at, VisitAssignment.id)
     )
     return [(visit_id, staff) for visit_id, staff in result.all()]
+
+
+# ---------------------------------------------------------------------------------------------
+# Field facts (hub.visits.facts)
+#
+# The write path of every fact — it runs for each command of a mobile upload — uses Core
+# statements built once at import (their compiled form is cached) and plain rows: no ORM
+# instance is created, loaded or flushed per fact.
+
+_visits = cast(Table, Visit.__table__)
+_packages = cast(Table, CarePackage.__table__)
+_contracts = cast(Table, Contract.__table__)
+_people = cast(Table, Person.__table__)
+_assignments = cast(Table, VisitAssignment.__table__)
+_facts = cast(Table, VisitFact.__table__)
+_later_facts = _facts.alias("later_facts")
+
+
+@dataclass(frozen=True, slots=True)
+class FactVisit:
+    """The visit as a fact is recorded against it: what the flags and the visit's times need."""
+
+    id: uuid.UUID
+    planned_start: datetime
+    planned_end: datetime
+    time_critical: bool
+    tasks: list[dict[str, Any]]
+    checked_in_at: datetime | None
+    checked_out_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class FactContext:
+    """What recording a fact needs about its visit, read (and the visit locked) in one
+    statement: the visit, whose it is and its tolerances, the home's location, and whether the
+    carer is assigned to it now."""
+
+    visit: FactVisit
+    contract_id: uuid.UUID
+    provider_id: uuid.UUID
+    person_id: uuid.UUID
+    tolerances: VisitTolerances
+    home_latitude: float | None
+    home_longitude: float | None
+    staff_assigned: bool
+
+
+_FACT_CONTEXT = (
+    select(
+        _visits.c.id,
+        _visits.c.planned_start,
+        _visits.c.planned_end,
+        _visits.c.time_critical,
+        _visits.c.tasks,
+        _visits.c.checked_in_at,
+        _visits.c.checked_out_at,
+        _packages.c.contract_id,
+        _packages.c.provider_id,
+        _packages.c.person_id,
+        _contracts.c.late_after_minutes,
+        _contracts.c.time_critical_late_after_minutes,
+        _contracts.c.missed_after_minutes,
+        _people.c.latitude,
+        _people.c.longitude,
+        exists()
+        .where(
+            _assignments.c.visit_id == _visits.c.id,
+            _assignments.c.staff_id == bindparam("staff_id", type_=_assignments.c.staff_id.type),
+        )
+        .label("staff_assigned"),
+    )
+    .select_from(
+        _visits.join(_packages, _packages.c.id == _visits.c.package_id)
+        .join(_contracts, _contracts.c.id == _packages.c.contract_id)
+        .join(_people, _people.c.id == _packages.c.person_id)
+    )
+    .where(_visits.c.id == bindparam("visit_id"))
+    .with_for_update(of=_visits)
+)
+
+
+async def fact_context(
+    session: AsyncSession, visit_id: uuid.UUID, staff_id: uuid.UUID | None
+) -> FactContext | None:
+    """The visit (locked until the unit of work ends) whoever may see it: the facts service
+    applies its own tenancy rule, because a carer's fact about a visit reassigned while they
+    were offline is kept and flagged, not refused. Read from the database, not the session's
+    identity map: the row lock makes it the current state."""
+    result = await session.execute(_FACT_CONTEXT, {"visit_id": visit_id, "staff_id": staff_id})
+    row = result.one_or_none()
+    if row is None:
+        return None
+    (
+        id_,
+        planned_start,
+        planned_end,
+        time_critical,
+        tasks,
+        checked_in_at,
+        checked_out_at,
+        contract_id,
+        provider_id,
+        person_id,
+        late,
+        critical,
+        missed,
+        latitude,
+        longitude,
+        assigned,
+    ) = row
+    return FactContext(
+        visit=FactVisit(
+            id=id_,
+            planned_start=planned_start,
+            planned_end=planned_end,
+            time_critical=time_critical,
+            tasks=tasks,
+            checked_in_at=checked_in_at,
+            checked_out_at=checked_out_at,
+        ),
+        contract_id=contract_id,
+        provider_id=provider_id,
+        person_id=person_id,
+        tolerances=VisitTolerances(
+            late_after_minutes=late,
+            time_critical_late_after_minutes=critical,
+            missed_after_minutes=missed,
+        ),
+        home_latitude=latitude,
+        home_longitude=longitude,
+        staff_assigned=bool(assigned),
+    )
+
+
+VisitTime = Literal["checked_in_at", "checked_out_at"]
+_STAMP_VISIT: dict[str, Update] = {
+    column: update(_visits)
+    .where(_visits.c.id == bindparam("visit_id"))
+    .values({column: bindparam("at")})
+    for column in ("checked_in_at", "checked_out_at")
+}
+
+
+async def stamp_visit(
+    session: AsyncSession, visit_id: uuid.UUID, column: VisitTime, at: datetime
+) -> None:
+    """Set the visit's check-in or check-out time. A `Visit` the session already holds (the
+    supplier feed loads visits in the same unit of work) is given the new value too."""
+    await session.execute(_STAMP_VISIT[column], {"visit_id": visit_id, "at": at})
+    held = session.identity_map.get(identity_key(Visit, visit_id))
+    if held is not None:
+        set_committed_value(held, column, at)
+
+
+async def presence_tag(
+    session: AsyncSession, kind: PresenceTagKind, value_sha256: str
+) -> PresenceTag | None:
+    result = await session.scalars(
+        select(PresenceTag).where(
+            PresenceTag.kind == kind, PresenceTag.value_sha256 == value_sha256
+        )
+    )
+    return result.one_or_none()
+
+
+async def add_presence_tag(session: AsyncSession, tag: PresenceTag) -> PresenceTag:
+    session.add(tag)
+    await session.flush()
+    return tag
+
+
+# Every column but `recorded_at` (the database's clock).
+_FACT_COLUMNS = tuple(column.name for column in _facts.c if column.name != "recorded_at")
+_INSERT_FACT = with_event(
+    insert(_facts).values({name: bindparam(f"fact_{name}") for name in _FACT_COLUMNS})
+)
+
+
+async def insert_fact(session: AsyncSession, values: Mapping[str, Any], event: NewEvent) -> int:
+    """Insert one fact (a value for each column but `recorded_at`) and its event in one
+    statement; the event's id."""
+    parameters = {f"fact_{name}": values[name] for name in _FACT_COLUMNS}
+    parameters.update(event_parameters(event))
+    event_id: int = (await session.execute(_INSERT_FACT, parameters)).scalar_one()
+    return event_id
+
+
+async def get_fact(session: AsyncSession, fact_id: uuid.UUID) -> VisitFact | None:
+    return await session.get(VisitFact, fact_id)
+
+
+@dataclass(frozen=True, slots=True)
+class StandingFact:
+    """What a check-out needs of the check-in it closes: when, and on which device clock."""
+
+    id: uuid.UUID
+    occurred_at: datetime
+    device_id: uuid.UUID | None
+    device_boot_id: str | None
+    device_monotonic_ms: int | None
+
+
+# Facts no later fact supersedes.
+_STANDING = ~exists().where(_later_facts.c.supersedes_id == _facts.c.id)
+_STANDING_FACT = (
+    select(
+        _facts.c.id,
+        _facts.c.occurred_at,
+        _facts.c.device_id,
+        _facts.c.device_boot_id,
+        _facts.c.device_monotonic_ms,
+    )
+    .where(
+        _facts.c.visit_id == bindparam("visit_id"),
+        _facts.c.kind == bindparam("kind"),
+        _STANDING,
+    )
+    .order_by(_facts.c.recorded_at, _facts.c.id)
+    .limit(1)
+)
+_TASK_CONFIRMED = (
+    select(_facts.c.id)
+    .where(
+        _facts.c.visit_id == bindparam("visit_id"),
+        _facts.c.kind == FactKind.TASK_CONFIRMATION,
+        _facts.c.details["task_index"].as_integer() == bindparam("task_index"),
+        _STANDING,
+    )
+    .limit(1)
+)
+
+
+async def standing_fact(
+    session: AsyncSession, visit_id: uuid.UUID, kind: FactKind
+) -> StandingFact | None:
+    """The first-recorded fact of `kind` on the visit that no correction supersedes."""
+    row = (
+        await session.execute(_STANDING_FACT, {"visit_id": visit_id, "kind": kind})
+    ).one_or_none()
+    return StandingFact(*row) if row is not None else None
+
+
+async def task_confirmed(session: AsyncSession, visit_id: uuid.UUID, task_index: int) -> bool:
+    """Whether a standing confirmation of the visit's task `task_index` is already recorded."""
+    found = await session.scalar(_TASK_CONFIRMED, {"visit_id": visit_id, "task_index": task_index})
+    return found is not None
+
+
+async def facts_of_visits(
+    session: AsyncSession, scope: AccessScope, visit_ids: Sequence[uuid.UUID]
+) -> list[VisitFact]:
+    """The facts of the visible visits among `visit_ids`, in the order they were recorded."""
+    result = await session.scalars(
+        select(VisitFact)
+        .join(Visit, Visit.id == VisitFact.visit_id)
+        .where(VisitFact.visit_id.in_(visit_ids), visit_visible(scope))
+        .order_by(VisitFact.visit_id, VisitFact.recorded_at, VisitFact.id)
+    )
+    return list(result.all())
+
+
+async def owner_of(
+    session: AsyncSession, visit_id: uuid.UUID
+) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """(provider id, person id) of a visit, unscoped: for attributing a record that mentions
+    the visit (the caller compares the provider with its own organisation first)."""
+    row = (
+        await session.execute(
+            select(CarePackage.provider_id, CarePackage.person_id)
+            .join(Visit, Visit.package_id == CarePackage.id)
+            .where(Visit.id == visit_id)
+        )
+    ).one_or_none()
+    return (row[0], row[1]) if row is not None else None
+
+
+async def by_idempotency_key(
+    session: AsyncSession, scope: AccessScope, idempotency_key: str
+) -> VisitRecord | None:
+    """The visit made under this key (generation's package:entry:date, or an upstream's
+    `supplier:<instance>:<id>`), if the caller may see it."""
+    records = await _records(
+        session,
+        _select_records().where(Visit.idempotency_key == idempotency_key, visit_visible(scope)),
+    )
+    return records[0] if records else None

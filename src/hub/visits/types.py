@@ -12,6 +12,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
+from strawberry.scalars import JSON
 
 from hub.graphql.context import Info
 from hub.graphql.errors import UserError
@@ -21,7 +22,9 @@ from hub.packages.types import CarePackage, PlannedTask
 from hub.staff.competency import AssignmentRefused, Refusal
 from hub.staff.competency import RefusalCode as RefusalValue
 from hub.visits import service
-from hub.visits.loaders import assigned_carers_loader, request_now
+from hub.visits.loaders import assigned_carers_loader, facts_loader, request_now
+from hub.visits.models import FactKind as FactKindValue
+from hub.visits.models import VisitFact as VisitFactRow
 from hub.visits.repository import VisitRecord
 from hub.visits.schedule import StartResolution as ResolutionValue
 from hub.visits.status import VisitStatus as StatusValue
@@ -73,6 +76,57 @@ class StartResolution(Enum):
     )
 
 
+@strawberry.enum(description="What a visit fact records.")
+class VisitFactKind(Enum):
+    CHECK_IN = FactKindValue.CHECK_IN.value
+    CHECK_OUT = FactKindValue.CHECK_OUT.value
+    TASK_CONFIRMATION = FactKindValue.TASK_CONFIRMATION.value
+    OBSERVATION = FactKindValue.OBSERVATION.value
+    CONCERN = FactKindValue.CONCERN.value
+
+
+@strawberry.type(
+    description="One thing recorded at a visit, never changed: a correction is a new fact that "
+    "supersedes it. `occurredAt` is the hub's corrected time; the device's own is beside it."
+)
+class VisitFact:
+    id: strawberry.ID = strawberry.field(description="The fact id (the app's command id).")
+    kind: VisitFactKind
+    occurred_at: datetime
+    device_occurred_at: datetime | None
+    received_at: datetime
+    source: str = strawberry.field(description="mobile, supplier:<instance> or office.")
+    flags: list[str] = strawberry.field(
+        description="Mismatches recorded with it (OUTSIDE_GEOFENCE, LATE_SYNC, ...)."
+    )
+    verification_method: str | None = strawberry.field(
+        description="Check-in/out: gps, nfc, qr, manual or supplier."
+    )
+    distance_m: float | None = strawberry.field(description="From the person's home.")
+    accuracy_m: float | None
+    supersedes_id: strawberry.ID | None
+    details: JSON = strawberry.field(
+        description="What it says: the task and outcome, the observation's values, the concern."
+    )
+
+    @classmethod
+    def from_model(cls, row: VisitFactRow) -> VisitFact:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            kind=VisitFactKind(row.kind.value),
+            occurred_at=row.occurred_at,
+            device_occurred_at=row.device_occurred_at,
+            received_at=row.received_at,
+            source=row.source,
+            flags=list(row.flags),
+            verification_method=row.verification_method,
+            distance_m=row.distance_m,
+            accuracy_m=row.accuracy_m,
+            supersedes_id=strawberry.ID(str(row.supersedes_id)) if row.supersedes_id else None,
+            details=JSON(dict(row.details)),
+        )
+
+
 @strawberry.type(
     description="A planned visit to a person, generated from the package's weekly schedule."
 )
@@ -105,6 +159,7 @@ class Visit(Node):
     created_at: datetime
     row_id: strawberry.Private[uuid.UUID]
     package_id: strawberry.Private[uuid.UUID]
+    person_id: strawberry.Private[uuid.UUID]
 
     @strawberry.field(description="The care package the visit belongs to.")
     async def package(self, info: Info) -> CarePackage | None:
@@ -124,6 +179,17 @@ class Visit(Node):
 
         rows = await assigned_carers_loader(info).load(self.row_id)
         return [StaffType.from_model(row) for row in rows]
+
+    @strawberry.field(
+        description="What was recorded at the visit (check-in/out, tasks, observations, "
+        "concerns), in the order received, corrections included. They describe the person: "
+        "reading them is recorded in the access log."
+    )
+    async def facts(self, info: Info) -> list[VisitFact]:
+        rows = await facts_loader(info).load(self.row_id)
+        if rows:
+            info.context.audit.person_read("facts", [self.person_id])
+        return [VisitFact.from_model(row) for row in rows]
 
     @classmethod
     def from_record(cls, found: VisitRecord, now: datetime) -> Visit:
@@ -148,6 +214,7 @@ class Visit(Node):
             created_at=visit.created_at,
             row_id=visit.id,
             package_id=visit.package_id,
+            person_id=found.person_id,
         )
 
     @classmethod
