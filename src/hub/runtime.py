@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub.auth.setup import Identity, build_identity
 from hub.config import Settings
 from hub.db.engine import SessionFactory, create_engine, create_session_factory
+from hub.events.notify import EventNotifier
 from hub.kit.time import Clock, SystemClock
 from hub.logging import get_logger
 from hub.metrics import HubMetrics
@@ -34,6 +35,8 @@ class Runtime:
     schema: strawberry.Schema
     metrics: HubMetrics
     identity: Identity
+    # Wakes live feeds when events commit, on this and every other replica (LISTEN/NOTIFY).
+    notifier: EventNotifier
     clock: Clock = field(default_factory=SystemClock)
     worker_task: asyncio.Task[None] | None = None
 
@@ -61,6 +64,11 @@ class Runtime:
         metrics.watch_pool(engine)
         sessions = create_session_factory(engine)
         clock = clock or SystemClock()
+        identity = build_identity(settings, sessions, redis, clock)
+        notifier = EventNotifier(
+            database_url, fallback_seconds=settings.event_feed_fallback_seconds
+        )
+        await notifier.start()
         return cls(
             settings=settings,
             database_url=database_url,
@@ -70,7 +78,8 @@ class Runtime:
             redis=redis,
             schema=schema,
             metrics=metrics,
-            identity=build_identity(settings, sessions, redis, clock),
+            identity=identity,
+            notifier=notifier,
             clock=clock,
         )
 
@@ -79,6 +88,7 @@ class Runtime:
             self.worker_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.worker_task
+        await self.notifier.close()
         await self.identity.close()
         await self.redis.aclose()
         await self.engine.dispose()

@@ -45,4 +45,7 @@ class Event(Base):
         Index("ix_events_organisation_id", "organisation_id", "id"),
         Index("ix_events_person_id", "person_id", "id"),
         Index("ix_events_type", "type", "id"),
+        # Feed readers walk the log in (txid, id) order: see hub.events.feed.FeedPosition.
+        Index("ix_events_txid", "txid", "id"),
+        Index("ix_events_contract_txid", "contract_id", "txid", "id"),
     )

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from arq.connections import ArqRedis
 
     from hub.auth.authenticate import Authenticator
+    from hub.events.notify import EventNotifier
 
 
 @dataclass
@@ -34,11 +35,15 @@ class Context:
     authenticator: Authenticator
     request_id: str
     principal: Principal | None = None
+    # Wakes live feeds when events commit (the runtime's one LISTEN connection).
+    notifier: EventNotifier | None = None
     # Why the caller is reading personal data (X-Purpose-Of-Use header or connection_init).
     purpose: str | None = None
     # Set by the websocket handler from `connection_init`'s payload.
     connection_params: dict[str, Any] | None = None
     audit: AccessRecorder = field(default_factory=AccessRecorder)
+    # The trusted document the request ran, `sha256:<hex>` (None when text was sent).
+    document_id: str | None = None
     # The operation's name as the client gave it (set when the operation ends; for the access log).
     operation_name: str | None = None
     # Per-request DataLoaders, created on first use, keyed by name.
