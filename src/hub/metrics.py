@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -69,6 +69,19 @@ class HubMetrics:
             "hub_graphql_errors_total",
             "GraphQL errors by kind",
             ["operation", "kind"],
+            registry=self.registry,
+        )
+        # Events the governance rules failed on (hub.governance.failures): outcome is failed
+        # (a new event), retry_failed (a retry, including gave_up), recovered or gave_up.
+        self.governance_rule_failures = Counter(
+            "hub_governance_rule_failures_total",
+            "Governance rule failures by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.governance_rule_failures_unresolved = Gauge(
+            "hub_governance_rule_failures_unresolved",
+            "Events the governance rules failed on and have not yet judged",
             registry=self.registry,
         )
 

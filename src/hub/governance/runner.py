@@ -1,0 +1,311 @@
+"""The governance jobs: the due-visit scan, the event rules and the escalation timer.
+
+Each runs in its own unit of work and can run twice (or on two workers) safely:
+
+- `run_due_visit_scan` — late and missed visits. Reads only visits that started within the
+  longest missed tolerance (plus an overlap) of the previous scan, through the planned-start
+  index, anti-joined with the cases already open; opens one case per rule and visit.
+- `run_event_rules` — walks the event log past its stored position in (transaction id, event
+  id) order through `settled_events_since`, which never passes an event of a transaction that
+  commits late — not even one that took its transaction id before a younger transaction
+  inserted a lower event id (an id cursor skips that one for good). It applies
+  `hub.governance.detect` to each event in a savepoint: an event whose rules raise is recorded
+  in `governance_rule_failures` and retried on later runs (`hub.governance.failures`), so one
+  bad payload blocks nobody and is never dropped in silence. Cases, failures and the cursor
+  commit together, so a crash replays the batch and the unique (rule, subject) key absorbs the
+  replay.
+- `run_escalations` — climbs the ladder for every case whose next rung is due.
+
+Tests and benchmarks call these directly with a session factory and a clock; the arq worker
+calls the `*_job` wrappers on a cron (`HUB_GOVERNANCE_SCAN_SECONDS`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from arq import cron
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.db.engine import SessionFactory
+from hub.db.uow import unit_of_work
+from hub.events.feed import FeedPosition, settled_events_since
+from hub.events.models import Event
+from hub.governance import detect, failures, repository, rules, service
+from hub.governance.detect import Applied
+from hub.governance.rules import CaseRule
+from hub.kit.time import Clock
+from hub.logging import get_logger
+from hub.metrics import HubMetrics
+
+log = get_logger(__name__)
+
+SCAN_CURSOR = "governance.scan_due_visits"
+EVENT_CURSOR = "governance.apply_event_rules"
+SCAN_BATCH = 1000
+EVENT_BATCH = 500
+MAX_EVENT_BATCHES = 20
+RETRY_BATCH = 100
+# Visits a scan skipped (a fact held their row) are looked at again for this long.
+SCAN_OVERLAP = timedelta(hours=1)
+PLAN_EVENTS = ("visit.generated", "visit.assigned")
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    late_opened: int
+    missed_opened: int
+    skipped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRun:
+    """What one run of the event rules did. `failed`: new events the rules raised on (recorded);
+    `retried`: earlier failures tried again, of which `recovered` were judged and `gave_up`
+    reached the attempt limit; `unresolved`: failures still open after the run (including
+    those given up). `position` is the cursor, `FeedPosition.encode()`."""
+
+    events: int
+    opened: int
+    reconciled: int
+    position: str
+    failed: int = 0
+    retried: int = 0
+    recovered: int = 0
+    gave_up: int = 0
+    unresolved: int = 0
+    skipped: bool = False
+
+
+@dataclass
+class _Tally:
+    applied: Applied = field(default_factory=Applied)
+    events: int = 0
+    failed: int = 0
+    retried: int = 0
+    recovered: int = 0
+    gave_up: int = 0
+
+
+async def run_due_visit_scan(
+    sessions: SessionFactory, clock: Clock, *, limit: int = SCAN_BATCH
+) -> ScanResult:
+    """Open late and missed cases for every visit past its threshold now (see module doc)."""
+    async with unit_of_work(sessions) as session:
+        cursor = await repository.lock_cursor(session, SCAN_CURSOR)
+        if cursor is None:
+            return ScanResult(0, 0, skipped=True)
+        now = clock.now()
+        longest = timedelta(minutes=await repository.longest_missed_tolerance(session))
+        previous = min(cursor.scanned_to or now, now)
+        since = previous - longest - SCAN_OVERLAP
+        opened = {CaseRule.VISIT_LATE: 0, CaseRule.VISIT_MISSED: 0}
+        full = False
+        for rule, build in (
+            (CaseRule.VISIT_LATE, rules.late_visit),
+            (CaseRule.VISIT_MISSED, rules.missed_visit),
+        ):
+            due = await repository.due_visits(session, rule, now=now, since=since, limit=limit)
+            full = full or len(due) >= limit
+            plans = await repository.plan_events(session, [v.visit_id for v in due], PLAN_EVENTS)
+            for visit in due:
+                spec = build(visit, now, plans.get(visit.visit_id, ()))
+                if spec is None:
+                    continue
+                if (await service.open_case(session, spec, clock=clock)).created:
+                    opened[rule] += 1
+        if not full:  # a full batch leaves the window where it was: the next run continues
+            cursor.scanned_to = now
+    return ScanResult(opened[CaseRule.VISIT_LATE], opened[CaseRule.VISIT_MISSED])
+
+
+async def run_event_rules(
+    sessions: SessionFactory,
+    clock: Clock,
+    *,
+    batch: int = EVENT_BATCH,
+    max_batches: int = MAX_EVENT_BATCHES,
+) -> RuleRun:
+    """Retry the failures that are due, then apply the rules to every settled event past the
+    cursor, a batch per transaction, until caught up (or `max_batches`). An event whose rules
+    fail is recorded in `governance_rule_failures` (its savepoint rolled back) and the run goes
+    on: one bad payload cannot stop governance for everyone, and is never lost."""
+    tally = _Tally()
+    position = FeedPosition(0, 0)
+    unresolved = 0
+    for number in range(max_batches):
+        async with unit_of_work(sessions) as session:
+            cursor = await repository.lock_cursor(session, EVENT_CURSOR)
+            if cursor is None:
+                return _result(tally, position, unresolved=0, skipped=True)
+            if number == 0:
+                await _retry_failures(session, clock, tally)
+            position = FeedPosition(cursor.txid, cursor.event_id)
+            rows = await settled_events_since(
+                session, position, types=detect.EVENT_TYPES, limit=batch
+            )
+            for row in rows:
+                event_id, event_type, contract_id = row.id, row.type, row.contract_id
+                position = FeedPosition.after(row)
+                error = await _judge(session, row, clock, tally)
+                if error is not None:
+                    tally.failed += 1
+                    await failures.record(
+                        session,
+                        event_id=event_id,
+                        event_type=event_type,
+                        contract_id=contract_id,
+                        error=error,
+                        now=clock.now(),
+                    )
+                cursor.txid, cursor.event_id = position.txid, position.event_id
+            tally.events += len(rows)
+            caught_up = len(rows) < batch
+            unresolved = (
+                await repository.unresolved_rule_failures(session)
+                if caught_up or number == max_batches - 1
+                else 0
+            )
+        if caught_up:
+            break
+    return _result(tally, position, unresolved=unresolved)
+
+
+async def _retry_failures(session: AsyncSession, clock: Clock, tally: _Tally) -> None:
+    """Judge again every recorded failure whose next attempt is due, oldest event first."""
+    now = clock.now()
+    due = await repository.due_rule_failures(session, now, RETRY_BATCH)
+    events = await repository.events_by_id(session, [failure.event_id for failure in due])
+    for failure in due:
+        tally.retried += 1
+        row = events.get(failure.event_id)
+        error = (
+            await _judge(session, row, clock, tally)
+            if row is not None
+            else LookupError(f"event {failure.event_id} is no longer in the log")
+        )
+        if error is None:
+            await failures.resolve(session, failure, now)
+            tally.recovered += 1
+            log.info("governance rule failure resolved", event_id=failure.event_id)
+            continue
+        await failures.record(
+            session,
+            event_id=failure.event_id,
+            event_type=failure.event_type,
+            contract_id=failure.contract_id,
+            error=error,
+            now=now,
+            failure=failure,
+        )
+        if failure.next_attempt_at is None:
+            tally.gave_up += 1
+            log.error(
+                "governance rule failure: attempts exhausted",
+                event_id=failure.event_id,
+                attempts=failure.attempts,
+                error_class=failure.error_class,
+            )
+
+
+async def _judge(
+    session: AsyncSession, row: Event, clock: Clock, tally: _Tally
+) -> Exception | None:
+    """Apply the rules to one event in a savepoint: the error they raised (their work rolled
+    back), or None."""
+    event_id, event_type = row.id, row.type
+    try:
+        async with session.begin_nested():
+            tally.applied.add(
+                await detect.apply_event(session, detect.fact_event(row), clock=clock)
+            )
+    except Exception as error:
+        error_class, message = failures.describe(error)
+        log.error(
+            "governance rule failed",
+            event_id=event_id,
+            event_type=event_type,
+            error_class=error_class,
+            error=message,
+            exc_info=not isinstance(error, DBAPIError),  # a statement's parameters stay out
+        )
+        return error
+    return None
+
+
+def _result(
+    tally: _Tally, position: FeedPosition, *, unresolved: int, skipped: bool = False
+) -> RuleRun:
+    return RuleRun(
+        events=tally.events,
+        opened=tally.applied.opened,
+        reconciled=tally.applied.reconciled,
+        position=position.encode(),
+        failed=tally.failed,
+        retried=tally.retried,
+        recovered=tally.recovered,
+        gave_up=tally.gave_up,
+        unresolved=unresolved,
+        skipped=skipped,
+    )
+
+
+async def run_escalations(sessions: SessionFactory, clock: Clock, *, limit: int = 500) -> int:
+    """Climb the ladder for every case whose next rung is due; the number of rungs climbed."""
+    async with unit_of_work(sessions) as session:
+        return await service.escalate_due(session, clock=clock, limit=limit)
+
+
+# --- arq --------------------------------------------------------------------------------------
+
+
+async def scan_due_visits_job(ctx: dict[str, Any]) -> dict[str, Any]:
+    return asdict(await run_due_visit_scan(ctx["sessions"], ctx["clock"]))
+
+
+async def apply_event_rules_job(ctx: dict[str, Any]) -> dict[str, Any]:
+    run = await run_event_rules(ctx["sessions"], ctx["clock"])
+    runtime = ctx.get("runtime")
+    if runtime is not None:
+        observe(runtime.metrics, run)
+    result = asdict(run)
+    if run.failed or run.gave_up:
+        log.warning("governance event rules ran", **result)
+    elif run.events or run.retried or run.unresolved:
+        log.info("governance event rules ran", **result)
+    return result
+
+
+def observe(metrics: HubMetrics, run: RuleRun) -> None:
+    """Count a run's rule failures; set the gauge of those still unresolved."""
+    if run.skipped:
+        return
+    counter = metrics.governance_rule_failures
+    counter.labels(outcome="failed").inc(run.failed)
+    counter.labels(outcome="retry_failed").inc(run.retried - run.recovered)
+    counter.labels(outcome="recovered").inc(run.recovered)
+    counter.labels(outcome="gave_up").inc(run.gave_up)
+    metrics.governance_rule_failures_unresolved.set(run.unresolved)
+
+
+async def escalate_due_cases_job(ctx: dict[str, Any]) -> int:
+    return await run_escalations(ctx["sessions"], ctx["clock"])
+
+
+FUNCTIONS: list[Any] = [scan_due_visits_job, apply_event_rules_job, escalate_due_cases_job]
+
+
+def cron_jobs(scan_seconds: int) -> list[Any]:
+    """The three jobs every `scan_seconds` within each minute (15 → :00, :15, :30, :45)."""
+    seconds = set(range(0, 60, max(1, min(scan_seconds, 60)))) or {0}
+    return [
+        cron(job, second=seconds, run_at_startup=True, unique=True, name=name)
+        for job, name in (
+            (apply_event_rules_job, "governance.apply_event_rules"),
+            (scan_due_visits_job, "governance.scan_due_visits"),
+            (escalate_due_cases_job, "governance.escalate_due_cases"),
+        )
+    ]
