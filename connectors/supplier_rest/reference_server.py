@@ -8,6 +8,9 @@ real upstreams and the networks between us do.
     python -m connectors.supplier_rest.reference_server --port 9100
     curl -H 'Authorization: Bearer reference-token' 'http://127.0.0.1:9100/v1/visits?limit=5'
 
+`--records FILE` serves a dataset of your own instead (`hub supplier-demo-records` writes one
+shaped like the hub's demo provider's rota).
+
 Data endpoints (`/v1/staff`, `/v1/packages`, `/v1/visits`, `/v1/rota-changes`,
 `/v1/visit-events`) follow the contract: bearer auth, `updated_since` or `cursor`, `limit`,
 the error schema, 429 with `Retry-After`.
@@ -35,7 +38,9 @@ Admin API (same bearer token; loopback use only):
                                       it breaks the contract; it sorts after everything else)
     POST   /_admin/webhooks/visit-event  {"url": "...", "delivery_id": "...", "event": {...},
                                        "timestamp_offset_s": 0}: record a visit event and
-                                      deliver it, signed, to `url`; answers with the status
+                                      deliver it, signed, to `url` (no "event": a GPS
+                                      check-in for the first visit not yet checked in);
+                                      answers with the status
                                       the receiver gave
 
 `GET /openapi.yaml` serves the contract; `GET /healthz` says it is up.
@@ -569,8 +574,25 @@ def create_app(
 
 
 def _new_check_in(state: ReferenceState, now: datetime) -> JsonObject:
-    """A fresh GPS check-in for the first seeded visit, as a carer's phone would send it."""
-    visit = state.feeds["visits"][0].item
+    """A fresh GPS check-in, as a carer's phone would send it, for the first visit (in feed
+    order) that has no check-in yet, by its first carer, at the person's home when an earlier
+    event of the same package says where that is."""
+    checked_in = {
+        row.item.get("visit_id")
+        for row in state.feeds["visit_events"]
+        if row.item.get("kind") == "check_in"
+    }
+    visits = [row.item for row in state.feeds["visits"]]
+    visit = next((v for v in visits if v.get("id") not in checked_in), visits[0])
+    package_visits = {v.get("id") for v in visits if v.get("package_id") == visit.get("package_id")}
+    location = next(
+        (
+            row.item["location"]
+            for row in state.feeds["visit_events"]
+            if row.item.get("visit_id") in package_visits and row.item.get("location")
+        ),
+        {"latitude": 53.8008, "longitude": -1.5491, "accuracy_m": 9.5},
+    )
     return {
         "id": f"EVT-{uuid.uuid4().hex[:12]}",
         "visit_id": visit["id"],
@@ -579,7 +601,7 @@ def _new_check_in(state: ReferenceState, now: datetime) -> JsonObject:
         "occurred_at": _iso(now - timedelta(seconds=20)),
         "recorded_at": _iso(now),
         "method": "gps",
-        "location": {"latitude": 53.8008, "longitude": -1.5491, "accuracy_m": 9.5},
+        "location": location,
     }
 
 
@@ -651,7 +673,10 @@ class FaultInjector:
         if fault.kind == "incomplete_json":
             mangled = half
         else:  # malformed_json
-            mangled = half + b"<!-- upstream proxy error -->" + body[len(half) :]
+            # Inside the first list, outside any string: cut into a string value, the garbage
+            # would still be valid JSON and the fault would not happen.
+            at = body.find(b"[") + 1 or len(half)
+            mangled = body[:at] + b"<!-- upstream proxy error -->" + body[at:]
         headers.append((b"content-length", str(len(mangled)).encode()))
         await send({**start, "headers": headers})
         await send({"type": "http.response.body", "body": mangled, "more_body": False})
@@ -679,6 +704,34 @@ def _query_fault(scope: Scope) -> Fault | None:
 # Command line
 
 
+def load_records(path: Path) -> dict[str, list[JsonObject]]:
+    """A dataset file: every feed present (an empty list is fine), every record an object with
+    a string `id` and an `updated_at` time with offset. Raises SystemExit saying what is wrong."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"--records {path}: {exc}") from exc
+    if not isinstance(document, dict):
+        raise SystemExit(f"--records {path}: expected a JSON object with one list per feed")
+    records: dict[str, list[JsonObject]] = {}
+    for feed in FEED_PATHS:
+        items = document.get(feed, [])
+        if not isinstance(items, list):
+            raise SystemExit(f"--records {path}: {feed} is not a list")
+        for index, item in enumerate(items):
+            stamp = item.get("updated_at") if isinstance(item, dict) else None
+            if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+                raise SystemExit(f"--records {path}: {feed}[{index}] has no string id")
+            try:
+                valid = isinstance(stamp, str) and datetime.fromisoformat(stamp).tzinfo is not None
+            except ValueError:
+                valid = False
+            if not valid:
+                raise SystemExit(f"--records {path}: {feed}[{index}].updated_at needs an offset")
+        records[feed] = items
+    return records
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m connectors.supplier_rest.reference_server",
@@ -693,10 +746,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=None,
         help="secret to sign webhooks with (repeat during a rotation; at least 32 bytes)",
     )
+    parser.add_argument(
+        "--records",
+        type=Path,
+        help="serve this dataset instead of the seeded one: a JSON object with a list per feed "
+        "(staff, packages, visits, rota_changes, visit_events), each record with an id and "
+        "updated_at (`hub supplier-demo-records` writes one for the hub's demo)",
+    )
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     secrets = [s.encode() for s in args.webhook_secret] if args.webhook_secret else None
-    app = create_app(token=args.token, webhook_secrets=secrets or (DEFAULT_WEBHOOK_SECRET,))
+    records = load_records(args.records) if args.records else None
+    app = create_app(
+        token=args.token,
+        webhook_secrets=secrets or (DEFAULT_WEBHOOK_SECRET,),
+        records=records,
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
 
 

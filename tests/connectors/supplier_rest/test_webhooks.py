@@ -203,7 +203,7 @@ async def test_signed_delivery_is_applied_once_and_replays_are_acknowledged(rig:
     (delivery,) = rig.hub.applied
     assert delivery.delivery_id == "dlv-e2e-1"
     (event,) = delivery.records
-    assert event.visit_external_id == "VIS-101"
+    assert event.visit_external_id == "VIS-104"
     assert event.kind is VisitEventKind.CHECK_IN
 
     for _ in range(3):  # the sender retrying: same id, fresh timestamp and signature
