@@ -89,6 +89,10 @@ def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
         redis_url=redis_url,
         data_dir=tmp_path / "hub",
         inprocess_worker=False,
+        # Carer tokens may send GraphQL text here, so domain tests can probe carer permissions
+        # and tenancy with any document. The trusted-document tests (tests/mobile/test_documents,
+        # test_pull, test_versions) override this with the production rule.
+        mobile_carer_raw_documents=True,
     )
 
 

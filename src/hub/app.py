@@ -1,5 +1,5 @@
-"""The ASGI application: `/graphql` (HTTP and graphql-transport-ws), `/healthz`, `/readyz`,
-`/metrics`. Composition root: it may import anything."""
+"""The ASGI application: `/graphql` (HTTP and graphql-transport-ws), `/fhir` (referral intake),
+`/healthz`, `/readyz`, `/metrics`. Composition root: it may import anything."""
 
 from __future__ import annotations
 
@@ -18,9 +18,12 @@ from starlette.routing import Route, WebSocketRoute
 
 from hub.auth.http import AuthenticationMiddleware, BodyLimitMiddleware
 from hub.config import Settings
+from hub.fhir.middleware import FhirErrorMiddleware
+from hub.fhir.routes import fhir_routes
 from hub.graphql.schema import build_schema
 from hub.graphql.view import HubGraphQL
 from hub.health import healthz, readyz
+from hub.integrations.webhooks import webhook_routes
 from hub.kit.time import Clock
 from hub.logging import get_logger
 from hub.metrics import HubMetrics
@@ -92,10 +95,14 @@ def create_app(
             Route("/readyz", readyz),
             Route("/metrics", prometheus),
             Route("/.well-known/jwks.json", jwks),
+            *fhir_routes(),
+            *webhook_routes(),
         ],
         # Outermost first: request id and metrics see every answer, including refusals.
         middleware=[
             Middleware(RequestContextMiddleware, metrics=metrics),
+            # Under /fhir, the guards' refusals below are rewritten as OperationOutcomes.
+            Middleware(FhirErrorMiddleware),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes),
             Middleware(AuthenticationMiddleware),
         ],

@@ -1,4 +1,4 @@
-"""`hub`: serve, worker, migrate, export-schema, version.
+"""`hub`: serve, worker, migrate, export-schema, mobile-manifest, import-portal, version.
 
 Failures (port in use, database unreachable, bad configuration) exit non-zero with one clear
 line on stderr, never a traceback."""
@@ -26,6 +26,7 @@ from hub.errors import ConfigurationError, HubError
 EXIT_CONFIG = 2
 EXIT_UNAVAILABLE = 3
 EXIT_DRIFT = 4
+EXIT_INVALID_ROWS = 5
 
 
 class CliError(Exception):
@@ -351,6 +352,167 @@ def cmd_export_schema(args: argparse.Namespace) -> None:
     print(f"wrote {path} ({len(sdl.splitlines())} lines)")
 
 
+def cmd_mobile_manifest(args: argparse.Namespace) -> None:
+    """Write (or with --check, verify) the trusted-document manifests of mobile_contract/."""
+    from hub.mobile.documents import ContractError, check_contract, write_contract
+
+    contract = Path(args.contract)
+    schema_path = Path(args.schema)
+    if not schema_path.exists():
+        _fail(f"{schema_path} not found: run `hub export-schema` first", EXIT_CONFIG)
+    sdl = schema_path.read_text()
+    if args.check:
+        problems = check_contract(contract, sdl)
+        if problems:
+            for problem in problems:
+                print(f"  {problem}", file=sys.stderr)
+            _fail(
+                f"{contract} has {len(problems)} problem(s) against {schema_path}: fix the "
+                "operations or the schema, then run `hub mobile-manifest`",
+                EXIT_DRIFT,
+            )
+        print(f"{contract}: every supported manifest validates against {schema_path}; up to date")
+        return
+    try:
+        written = write_contract(contract, sdl)
+    except ContractError as error:
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        _fail(f"{contract}: manifest not written ({len(error.problems)} problem(s))", 1)
+    print(f"wrote {', '.join(str(path) for path in written)}")
+
+
+def cmd_import_portal(args: argparse.Namespace) -> None:
+    """Import a council's brokerage export for a contract, showing progress as rows apply.
+
+    Exits 0 when every row was applied or was already held, EXIT_INVALID_ROWS when some rows
+    are invalid (listed on stderr; they are kept for correction and re-import), 1 when the
+    file could not be read at all (it is kept in the inbound archive either way)."""
+    from hub.db.engine import create_engine, create_session_factory
+    from hub.db.uow import read_only
+    from hub.embedded import provide_services
+    from hub.kit.time import SystemClock
+    from hub.la_imports import repository, service
+    from hub.la_imports.models import BatchStatus, ImportFormat, RowStatus
+    from hub.logging import configure_logging
+    from hub.tenancy import AccessScope
+
+    settings = load_settings()
+    configure_logging("warning", json=settings.log_json)
+    path = Path(args.file)
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        _fail(f"cannot read {path}: {exc.strerror}", EXIT_CONFIG)
+    chosen = args.format or ("json" if path.suffix.lower() == ".json" else "csv")
+    if args.chunk_size < 1:
+        _fail("--chunk-size must be at least 1", EXIT_CONFIG)
+
+    def show(progress: service.Progress) -> None:
+        print(
+            f"  {progress.processed}/{progress.total} rows: {progress.applied} applied, "
+            f"{progress.unchanged} unchanged, {progress.invalid} invalid",
+            file=sys.stderr,
+        )
+
+    async def run(database_url: str) -> int:
+        engine = create_engine(database_url, pool_size=2, max_overflow=0)
+        try:
+            sessions = create_session_factory(engine)
+            async with read_only(sessions) as session:
+                contract = await repository.contract_by_reference(session, args.contract)
+            if contract is None:
+                _fail(f"no contract {args.contract!r} (give its reference)", EXIT_CONFIG)
+            progress = await service.import_file(
+                sessions,
+                scope=AccessScope.system(),
+                actor="system:hub-import-portal",
+                clock=SystemClock(),
+                contract_id=contract.id,
+                format=ImportFormat(chosen),
+                filename=path.name,
+                content=content,
+                chunk_size=args.chunk_size,
+                on_progress=show,
+            )
+            async with read_only(sessions) as session:
+                batch = await repository.get_batch(session, AccessScope.system(), progress.batch_id)
+                invalid = await repository.list_rows(
+                    session, progress.batch_id, limit=50, statuses=[RowStatus.INVALID]
+                )
+        finally:
+            await engine.dispose()
+        assert batch is not None
+        if batch.status is BatchStatus.REJECTED:
+            _fail(
+                f"{path.name} was not imported: {batch.error_message} (kept in the inbound "
+                f"archive; import {batch.id})",
+                1,
+            )
+        print(
+            f"import {batch.id} of {path.name} for contract {args.contract}: {batch.total_rows} "
+            f"rows, {batch.applied_rows} applied, {batch.unchanged_rows} unchanged, "
+            f"{batch.invalid_rows} invalid, {batch.warning_rows} with warnings"
+        )
+        for row in invalid:
+            for problem in row.problems:
+                where = f", {problem['column']}" if problem.get("column") else ""
+                print(f"  row {row.row_number}{where}: {problem['problem']}", file=sys.stderr)
+        if batch.invalid_rows > len(invalid):
+            print("  … and more: see portalImport in GraphQL", file=sys.stderr)
+        return EXIT_INVALID_ROWS if batch.invalid_rows else 0
+
+    with provide_services(settings.database_url, "redis://unused", settings.data_dir) as services:
+        code = asyncio.run(run(services.database_url))
+    if code:
+        sys.exit(code)
+
+
+def cmd_supplier_demo_records(args: argparse.Namespace) -> None:
+    """Write the demo provider's rota as the reference supplier server's dataset (JSON)."""
+    import json
+
+    from hub.db.engine import create_engine, create_session_factory
+    from hub.db.uow import read_only
+    from hub.demo import DEMO_STAFF_SOURCE, demo_id
+    from hub.embedded import provide_services
+    from hub.integrations.demo import supplier_dataset
+    from hub.kit.time import SystemClock
+    from hub.logging import configure_logging
+
+    settings = load_settings()
+    if settings.is_production:
+        _fail("`hub supplier-demo-records` is a development tool", EXIT_CONFIG)
+    configure_logging("warning", json=settings.log_json)
+
+    async def run(database_url: str) -> dict[str, list[dict[str, Any]]]:
+        engine = create_engine(database_url, pool_size=1, max_overflow=0)
+        try:
+            async with read_only(create_session_factory(engine)) as session:
+                return await supplier_dataset(
+                    session,
+                    organisation_id=demo_id("organisation:provider"),
+                    staff_source=DEMO_STAFF_SOURCE,
+                    clock=SystemClock(),
+                )
+        finally:
+            await engine.dispose()
+
+    with provide_services(settings.database_url, "redis://unused", settings.data_dir) as services:
+        dataset = asyncio.run(run(services.database_url))
+    if not dataset["packages"]:
+        _fail("no demo packages found: start `hub serve --demo` first", EXIT_CONFIG)
+    text = json.dumps(dataset, indent=2, ensure_ascii=False) + "\n"
+    if args.out == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.out).write_text(text, encoding="utf-8")
+        counts = ", ".join(
+            f"{len(rows)} {feed.replace('_', ' ')}" for feed, rows in dataset.items()
+        )
+        print(f"wrote {args.out}: {counts}", file=sys.stderr)
+
+
 def cmd_version(args: argparse.Namespace) -> None:
     print(f"care-hub {hub.__version__}")
 
@@ -420,6 +582,55 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--check", action="store_true", help="fail if the committed file differs")
     export.add_argument("--path", default="schema/schema.graphql", help="where the schema lives")
     export.set_defaults(run=cmd_export_schema)
+
+    manifest = commands.add_parser(
+        "mobile-manifest",
+        help="write mobile_contract/manifest.json (and the release's copy) from its operations",
+        description="Hashes mobile_contract/operations/*.graphql into the trusted-document "
+        "manifest (Apollo persisted-query format) and the current release's copy in "
+        "mobile_contract/manifests/. --check fails (exit 4) if either is stale or if any "
+        "supported manifest's operation no longer validates against the schema.",
+    )
+    manifest.add_argument(
+        "--check", action="store_true", help="fail if stale or if an operation does not validate"
+    )
+    manifest.add_argument(
+        "--contract", default="mobile_contract", help="the contract directory (mobile_contract)"
+    )
+    manifest.add_argument(
+        "--schema", default="schema/schema.graphql", help="the SDL to validate against"
+    )
+    manifest.set_defaults(run=cmd_mobile_manifest)
+
+    portal = commands.add_parser(
+        "import-portal",
+        help="import a council's brokerage export (CSV or JSON) for a contract",
+        description="Applies the valid rows of a brokerage export of commissioned packages and "
+        "changes, keeps invalid rows with a row-level report for correction and re-import, and "
+        "leaves rows already applied unchanged (re-importing a file changes nothing). Exit "
+        f"status: 0 all rows held, {EXIT_INVALID_ROWS} some rows invalid, 1 file refused.",
+    )
+    portal.add_argument("file", help="the export file")
+    portal.add_argument("--contract", required=True, help="the contract's reference")
+    portal.add_argument(
+        "--format", choices=["csv", "json"], help="default: from the file name (.json or csv)"
+    )
+    portal.add_argument(
+        "--chunk-size", type=int, default=200, help="rows per transaction (default 200)"
+    )
+    portal.set_defaults(run=cmd_import_portal)
+
+    supplier = commands.add_parser(
+        "supplier-demo-records",
+        help="write the demo provider's rota as a dataset for the reference supplier server",
+        description="Reads the demo provider's carers, live packages and today's and "
+        "tomorrow's visits (with check-ins for visits already started, and one extra call per "
+        "package the hub has not planned) and writes them in the reference supplier server's "
+        "format: python -m connectors.supplier_rest.reference_server --records FILE. "
+        "Development only.",
+    )
+    supplier.add_argument("--out", default="-", help="file to write (default: standard output)")
+    supplier.set_defaults(run=cmd_supplier_demo_records)
 
     version = commands.add_parser("version", help="print the version")
     version.set_defaults(run=cmd_version)

@@ -138,6 +138,98 @@ class Settings(BaseSettings):
         ge=1,
         description="Current command protocol version; it and the one before are accepted.",
     )
+    mobile_carer_raw_documents: bool = Field(
+        default=False,
+        description="Development and tests only (ignored in production): let carer tokens send "
+        "GraphQL text instead of trusted-document ids, e.g. to build the next app release "
+        "before its manifest is committed.",
+    )
+    mobile_geofence_metres: int = Field(
+        default=150,
+        ge=10,
+        le=5000,
+        description="Radius around a person's home within which a GPS check-in or check-out "
+        "counts as there; farther is flagged OUTSIDE_GEOFENCE.",
+    )
+    mobile_command_lock_timeout_ms: int = Field(
+        default=2000,
+        ge=50,
+        le=30_000,
+        description="How long one uploaded command waits for a row another transaction holds "
+        "before the upload stops with DEFERRED (the app retries; nothing is lost).",
+    )
+    mobile_device_busy_wait_ms: int = Field(
+        default=1000,
+        ge=0,
+        le=30_000,
+        description="How long a second upload from the same device waits for the first before "
+        "it is answered DEVICE_BUSY.",
+    )
+
+    # --- live feeds -----------------------------------------------------------------------
+    event_feed_fallback_seconds: float = Field(
+        default=5.0,
+        ge=0.1,
+        le=300,
+        description="Live feeds (exception feed, contract events) wake on PostgreSQL "
+        "notifications; they also re-read the event log at least this often, so a lost "
+        "notification only delays an event.",
+    )
+
+    # --- governance (exception rules) ------------------------------------------------------
+    governance_scan_seconds: int = Field(
+        default=15,
+        ge=1,
+        le=60,
+        description="How often, in seconds within each minute, the worker runs the exception "
+        "rules: the late/missed visit scan, the event rules and the escalation timers.",
+    )
+
+    # --- connectors and webhooks (integrations) ---------------------------------------------
+    connector_timeout_seconds: float = Field(
+        default=10.0,
+        ge=1,
+        le=120,
+        description="Read timeout of one call to an upstream (connecting is capped at 3 s).",
+    )
+    connector_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="Tries per call to an upstream, counting the first; only transient failures "
+        "(timeouts, refused connections, 429, 5xx, truncated bodies) are retried, with jittered "
+        "exponential backoff.",
+    )
+    connector_breaker_failures: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="Consecutive transient failures of one connector instance that open its "
+        "circuit breaker (shared by every process).",
+    )
+    connector_breaker_cool_down_seconds: int = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="How long an open breaker refuses calls before one probe is let through.",
+    )
+    connector_page_size: int = Field(
+        default=100, ge=1, le=500, description="Records asked for per page when pulling a feed."
+    )
+    connector_max_pages_per_run: int = Field(
+        default=50,
+        ge=1,
+        le=10000,
+        description="Pages of each feed one poll run pulls at most; the next run goes on from "
+        "the cursor.",
+    )
+    webhook_tolerance_seconds: int = Field(
+        default=300,
+        ge=30,
+        le=900,
+        description="How far, in seconds, a webhook's signed timestamp may be from the hub's "
+        "clock, either way; older or newer deliveries are refused as stale.",
+    )
 
     @field_validator("auth_jwks_url", "auth_jwks_file", "field_encryption_key", mode="before")
     @classmethod

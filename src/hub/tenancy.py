@@ -6,9 +6,12 @@ One module holds every rule so they can be read, reviewed and tested together:
 |---|---|
 | admin | everything |
 | office (coordinator, registered manager) | their organisation's contracts, packages, visits,
-  staff, referrals to it, and the people those concern |
-| carer | their own staff record, the visits assigned to them, those visits' packages and people |
-| commissioner | their organisation's contracts and everything on them |
+  staff, referrals to it, and the people those concern; their carers' devices and received
+  mobile commands; their connector instances and the payloads received for them |
+| carer | their own staff record, the visits assigned to them, those visits' packages and
+  people, their own devices |
+| commissioner | their organisation's contracts and everything on them, including the
+  portal exports imported for them |
 | partner client | referrals their organisation made, and those referrals' people |
 | supplier client | change requests their organisation raised |
 
@@ -26,6 +29,9 @@ from hub.accounts.models import Role
 from hub.auth.principal import Principal
 from hub.change_requests.models import ChangeRequest
 from hub.contracts.models import Contract
+from hub.integrations.models import ConnectorInstance, InboundPayload
+from hub.la_imports.models import PortalImportBatch
+from hub.mobile.models import CommandLogEntry, Device
 from hub.packages.models import CarePackage
 from hub.people.models import Person
 from hub.referrals.models import Referral
@@ -194,4 +200,58 @@ def change_request_visible(scope: AccessScope) -> ColumnElement[bool]:
         )
     if scope.role in (Role.SUPPLIER_CLIENT, Role.PARTNER_CLIENT):
         return raised_here
+    return false()
+
+
+def device_visible(scope: AccessScope) -> ColumnElement[bool]:
+    """Carers' devices: the office of the carer's employer, the carer their own, admins."""
+    if scope.is_admin:
+        return true()
+    if scope.is_office:
+        return Device.organisation_id == scope.organisation_id
+    if scope.is_carer:
+        return Device.staff_id == scope.staff_id
+    return false()
+
+
+def command_visible(scope: AccessScope) -> ColumnElement[bool]:
+    """Received mobile commands (quarantine review): the office of the carer's employer and
+    admins. Carers see their answers in the upload response, not here."""
+    if scope.is_admin:
+        return true()
+    if scope.is_office:
+        return CommandLogEntry.organisation_id == scope.organisation_id
+    return false()
+
+
+def connector_instance_visible(scope: AccessScope) -> ColumnElement[bool]:
+    """Connector instances: the office of the organisation they serve, and admins."""
+    if scope.is_admin:
+        return true()
+    if scope.is_office:
+        return ConnectorInstance.organisation_id == scope.organisation_id
+    return false()
+
+
+def inbound_payload_visible(scope: AccessScope) -> ColumnElement[bool]:
+    """Archived inbound payloads: the office of the organisation they were received for, and
+    admins (who alone see payloads no organisation could be told from, e.g. unsigned junk)."""
+    if scope.is_admin:
+        return true()
+    if scope.is_office:
+        return InboundPayload.organisation_id == scope.organisation_id
+    return false()
+
+
+def portal_import_visible(scope: AccessScope) -> ColumnElement[bool]:
+    """Local-authority portal imports (and so their rows): the commissioner whose contract it
+    was imported for, the office of that contract's provider, and admins."""
+    if scope.is_admin:
+        return true()
+    if scope.is_commissioner:
+        return PortalImportBatch.commissioner_id == scope.organisation_id
+    if scope.is_office:
+        return PortalImportBatch.contract_id.in_(
+            select(Contract.id).where(Contract.provider_id == scope.organisation_id)
+        )
     return false()

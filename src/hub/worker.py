@@ -12,6 +12,9 @@ from arq import cron
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
+from hub.governance import runner as governance
+from hub.integrations import tasks as integrations
+from hub.la_imports import tasks as la_imports
 from hub.runtime import Runtime
 
 HEARTBEAT_KEY = "hub:worker:heartbeat"
@@ -24,7 +27,12 @@ async def heartbeat(ctx: dict[str, Any]) -> str:
     return now
 
 
-FUNCTIONS: list[Any] = [heartbeat]
+FUNCTIONS: list[Any] = [
+    heartbeat,
+    *governance.FUNCTIONS,
+    la_imports.PROCESS_BATCH,
+    *integrations.FUNCTIONS,
+]
 
 
 def cron_jobs(heartbeat_seconds: int) -> list[Any]:
@@ -38,7 +46,9 @@ def build_worker(runtime: Runtime, *, burst: bool = False, handle_signals: bool 
     """A worker sharing the runtime's engine and Redis pool (in-process or standalone)."""
     return Worker(
         functions=FUNCTIONS,
-        cron_jobs=cron_jobs(runtime.settings.worker_heartbeat_seconds),
+        cron_jobs=cron_jobs(runtime.settings.worker_heartbeat_seconds)
+        + governance.cron_jobs(runtime.settings.governance_scan_seconds)
+        + integrations.cron_jobs(),
         redis_pool=runtime.redis,
         redis_settings=RedisSettings.from_dsn(runtime.redis_url),
         burst=burst,

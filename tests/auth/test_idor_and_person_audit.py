@@ -19,10 +19,17 @@ from hub.db.engine import SessionFactory
 from hub.db.uow import unit_of_work
 from hub.graphql.ids import encode_global_id
 from hub.graphql.schema import schema
+from hub.integrations import archive
+from hub.integrations import service as integrations
+from hub.integrations.models import ConnectorKind
 from hub.kit.time import FixedClock
 from hub.organisations.models import Organisation, OrganisationKind
 from hub.referrals.models import ReferralSource
+from hub.tenancy import AccessScope
 from tests import builders
+from tests.governance import builders as governance_builders
+from tests.la_imports import builders as la_imports_builders
+from tests.mobile.command_builder import seed_device_with_unsynced_and_quarantined
 from tests.support.graphql import GraphQLClient
 from tests.support.identity import Identities
 
@@ -233,6 +240,18 @@ PERSON_FIELD_QUERIES: dict[str, tuple[str, str]] = {
 }
 
 
+# Carer-only fields (an office caller cannot use them, so the loop below cannot either); each
+# has its own test asserting exactly one access-log row per request.
+AUDITED_IN_MOBILE_TESTS = {
+    "MobileChanges.people": (
+        "tests/mobile/test_pull.py::test_the_first_pull_is_the_whole_window_of_this_carer"
+    ),
+    "MobileVisitDetail.person": (
+        "tests/mobile/test_pull.py::test_the_visit_detail_writes_one_access_row"
+    ),
+}
+
+
 def _fields_returning_person() -> set[str]:
     found: set[str] = set()
     graphql_schema = schema._schema
@@ -257,7 +276,7 @@ def _fields_returning_person() -> set[str]:
 
 def test_every_field_returning_person_data_has_an_audit_test() -> None:
     """A new field that returns a person fails here until it is added (and audited) above."""
-    assert _fields_returning_person() == set(PERSON_FIELD_QUERIES)
+    assert _fields_returning_person() == set(PERSON_FIELD_QUERIES) | set(AUDITED_IN_MOBILE_TESTS)
 
 
 @pytest.mark.parametrize("field", sorted(PERSON_FIELD_QUERIES))
@@ -305,7 +324,17 @@ LISTS = {
     ),
     "referrals": "{ referrals { nodes { id } } }",
     "changeRequests": "{ changeRequests { nodes { id } } }",
+    "devices": "{ devices { nodes { id } } }",
+    "unsyncedWork": "{ unsyncedWork { nodes { id } } }",
+    "quarantinedCommands": "{ quarantinedCommands { nodes { id } } }",
+    "exceptionCases": "{ exceptionCases { nodes { id } } }",
+    "portalImports": "{ portalImports { nodes { id } } }",
+    "connectorInstances": "{ connectorInstances { nodes { id } } }",
+    "inboundPayloads": "{ inboundPayloads { nodes { id } } }",
+    "governanceRuleFailures": "{ governanceRuleFailures { nodes { id } } }",
 }
+# Lists only a registered manager (and admins) may read: the stranger asks as one.
+MANAGER_LISTS = {"governanceRuleFailures"}
 
 
 def test_the_list_catalogue_covers_every_root_list() -> None:
@@ -334,12 +363,53 @@ async def test_every_list_is_filtered_by_tenancy(
         await builders.create_change_request(
             session, raised_by=raised_by, contract_id=world.contract_x
         )
+        await seed_device_with_unsynced_and_quarantined(
+            session, staff_id=world.carer_1, organisation_id=world.provider_a, now=clock.now()
+        )
+        await governance_builders.create_exception_case(
+            session,
+            contract_id=world.contract_x,
+            provider_id=world.provider_a,
+            person_id=world.person_1,
+        )
+        await la_imports_builders.create_portal_import(session, contract_id=world.contract_x)
+        await integrations.register_instance(
+            session,
+            AccessScope.system(),
+            organisation_id=world.provider_a,
+            kind=ConnectorKind.SUPPLIER_REST,
+            name="rota-system",
+            base_url="http://127.0.0.1:9/",
+            webhook_secrets_env=None,
+            credentials_env=None,
+            poll_interval_seconds=300,
+            enabled=True,
+            actor="test",
+            clock=clock,
+        )
+        await archive.keep(
+            session,
+            connector="rota-system",
+            channel="webhook",
+            body=b'{"event": "visit.checked_in"}',
+            content_type="application/json",
+            delivery_key="webhook:tenancy-check",
+            organisation_id=world.provider_a,
+            clock=clock,
+        )
+        await governance_builders.create_rule_failure(
+            session, contract_id=world.contract_x, provider_id=world.provider_a
+        )
     window = {"from": clock.now().isoformat(), "to": (clock.now() + timedelta(days=1)).isoformat()}
     admin = await _client(http, identities, Role.ADMIN)
     stranger = await _client(http, identities, Role.COORDINATOR, organisation_id=stranger_org.id)
+    stranger_manager = await _client(
+        http, identities, Role.REGISTERED_MANAGER, organisation_id=stranger_org.id
+    )
     for name, document in LISTS.items():
         variables = window if "$from" in document else None
         everything = (await admin.execute(document, variables)).ok()[name]["nodes"]
         assert everything, f"{name}: the world should give the admin rows to see"
-        seen = (await stranger.execute(document, variables)).ok()[name]["nodes"]
+        reader = stranger_manager if name in MANAGER_LISTS else stranger
+        seen = (await reader.execute(document, variables)).ok()[name]["nodes"]
         assert seen == [], f"{name}: an unrelated provider saw {len(seen)} rows"

@@ -26,6 +26,7 @@ from hub.graphql.masking import MaskUnexpectedErrors
 from hub.graphql.node import NodeQuery
 from hub.integrations.resolvers import IntegrationMutation, IntegrationQuery
 from hub.la_imports.resolvers import LaImportMutation, LaImportQuery
+from hub.mobile.pull_resolvers import MobilePullQuery
 from hub.mobile.resolvers import MobileMutation, MobileQuery
 from hub.organisations.resolvers import OrganisationQuery
 from hub.packages.resolvers import PackageMutation, PackageQuery
@@ -49,6 +50,7 @@ class Query(
     ReferralQuery,
     ChangeRequestQuery,
     MobileQuery,
+    MobilePullQuery,
     GovernanceQuery,
     IntegrationQuery,
     LaImportQuery,

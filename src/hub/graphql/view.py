@@ -7,16 +7,21 @@ HTTP behaviour (GraphQL over HTTP spec):
 - `Accept: application/graphql-response+json` gets that media type, and a request error
   (unparseable, invalid, bad variables) answers 400 without a `data` entry;
 - any response carrying personal data is written to the access log first; if that write fails
-  the data is withheld."""
+  the data is withheld;
+- carers run only trusted documents (`hub.mobile.documents`), sent by id over HTTP and over
+  websockets; a refused document answers one error with its code (200, or 400 under
+  `application/graphql-response+json`) and nothing runs."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from datetime import timedelta
 from typing import Any
 
 from cross_web import HTTPException
+from graphql import GraphQLError, GraphQLFormattedError
 from starlette import status
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -27,6 +32,13 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ErrorMessage,
+    SubscribeMessage,
+)
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UnsetType
 
@@ -37,6 +49,13 @@ from hub.db.uow import unit_of_work
 from hub.errors import HubError
 from hub.graphql.context import Context
 from hub.logging import get_logger
+from hub.mobile.documents import (
+    DocumentRefused,
+    DocumentRequest,
+    RunnableDocument,
+    raw_text_allowed,
+    trusted_documents,
+)
 from hub.runtime import Runtime
 
 log = get_logger("hub.graphql")
@@ -80,7 +99,37 @@ def _is_request_error(result: ExecutionResult) -> bool:
     )
 
 
+class TrustedDocumentsWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws with the HTTP rule for carers: a `subscribe` names a trusted
+    document by id (`documentId` or `extensions.persistedQuery.sha256Hash` in its payload);
+    raw text from a carer is answered with an `error` message carrying the code."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if self.connection_acknowledged:
+            payload: dict[str, Any] = dict(message["payload"])
+            try:
+                document = _document_to_run(
+                    self.context,
+                    DocumentRequest(
+                        query=payload.get("query"),
+                        document_id=payload.get("documentId"),
+                        extensions=payload.get("extensions"),
+                    ),
+                )
+            except DocumentRefused as refusal:
+                await self.send_message(
+                    ErrorMessage(id=message["id"], type="error", payload=[_refusal_error(refusal)])
+                )
+                return
+            if document is not None:
+                payload["query"] = document.query
+                message = {**message, "payload": payload}  # type: ignore[typeddict-item]
+        await super().handle_subscribe(message)
+
+
 class HubGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TrustedDocumentsWSHandler
+
     def __init__(self, schema: Schema, settings: Settings) -> None:
         super().__init__(
             schema,
@@ -92,6 +141,8 @@ class HubGraphQL(GraphQL[Context, None]):
             max_subscriptions_per_connection=10,
             multipart_uploads_enabled=False,
         )
+        # Read once per process: the hub refuses to start without the supported manifests.
+        trusted_documents()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -102,7 +153,16 @@ class HubGraphQL(GraphQL[Context, None]):
             response = await self.run(request)
         except HTTPException as exc:
             response = _error_response(exc.status_code, exc.reason, request)
+        except DocumentRefused as refusal:
+            response = _refused_response(refusal, request)
         await response(scope, receive, send)
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET naming a persisted document is a query, not a browser asking for GraphiQL.
+        params = request.query_params
+        if "documentId" in params or "extensions" in params:
+            return False
+        return super().should_render_graphql_ide(request)
 
     # --- context ------------------------------------------------------------------------------
 
@@ -122,6 +182,7 @@ class HubGraphQL(GraphQL[Context, None]):
             request_id=str(state.get("request_id", "")),
             principal=state.get("principal"),
             purpose=request.headers.get("x-purpose-of-use"),
+            notifier=runtime.notifier,
         )
         state["graphql_context"] = context
         return context
@@ -168,6 +229,18 @@ class HubGraphQL(GraphQL[Context, None]):
         root_value: Any,
         request_data: Any,
     ) -> Any:
+        # Trusted documents: a carer's request runs only a manifest document named by id.
+        document = _document_to_run(
+            context,
+            DocumentRequest(
+                query=request_data.query,
+                document_id=await _requested_document_id(request),
+                extensions=request_data.extensions,
+            ),
+        )
+        if document is not None:
+            request_data.query = document.query
+            context.document_id = document.document_id
         # Kept for the access log; OperationMetrics fills it from the document when absent.
         context.operation_name = (request_data.operation_name or "")[:100] or None
         try:
@@ -283,6 +356,47 @@ async def _write_access_log(context: Context) -> None:
             request_id=context.request_id,
         )
     context.audit.clear()
+
+
+def _document_to_run(context: Context, request: DocumentRequest) -> RunnableDocument | None:
+    """What to execute; carers may not send their own text (`DocumentRefused` says why),
+    unless a development or test hub lets them (`HUB_MOBILE_CARER_RAW_DOCUMENTS`)."""
+    role = context.principal.role if context.principal is not None else None
+    return trusted_documents().document_to_run(
+        request, raw_text_allowed=raw_text_allowed(context.settings, role)
+    )
+
+
+async def _requested_document_id(request: Request) -> object:
+    """`documentId` from the query string (GET) or the JSON body (POST). The body is parsed
+    again only when it mentions `documentId` (Starlette keeps the bytes read once)."""
+    if request.method == "GET":
+        return request.query_params.get("documentId")
+    body = await request.body()
+    if b'"documentId"' not in body:
+        return None
+    with contextlib.suppress(ValueError):
+        decoded = json.loads(body)
+        if isinstance(decoded, dict):
+            return decoded.get("documentId")
+    return None
+
+
+def _refusal_error(refusal: DocumentRefused) -> GraphQLFormattedError:
+    return GraphQLError(refusal.message, extensions={"code": refusal.code}).formatted
+
+
+def _refused_response(refusal: DocumentRefused, request: Request) -> Response:
+    """One GraphQL error and no `data` (nothing ran): 200 under application/json, 400 under
+    application/graphql-response+json, as for any other request error."""
+    media_type = negotiate_media_type(request.headers.get("accept")) or JSON
+    status_code = (
+        status.HTTP_400_BAD_REQUEST if media_type == GRAPHQL_RESPONSE_JSON else status.HTTP_200_OK
+    )
+    log.info("graphql.document_refused", code=refusal.code)
+    return JSONResponse(
+        {"errors": [_refusal_error(refusal)]}, status_code=status_code, media_type=media_type
+    )
 
 
 def _error_response(status_code: int, reason: str, request: Request) -> Response:
