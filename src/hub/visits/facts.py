@@ -47,7 +47,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -149,6 +149,30 @@ class RecordedFact:
     provider_id: uuid.UUID
 
 
+class FactOrigin(TypedDict):
+    """Who records a fact, about which visit, when and from where: the keyword arguments every
+    `record_*` entry point takes besides what the fact itself says.
+
+    `occurred_at` is the corrected (server-authoritative) business time; `device_time` what the
+    device said, kept as evidence; `source` is "mobile", "supplier:<instance>" or "office";
+    `supersedes_id` names the fact this one corrects."""
+
+    scope: AccessScope
+    actor: str
+    clock: Clock
+    fact_id: uuid.UUID
+    visit_id: uuid.UUID
+    staff_id: uuid.UUID | None
+    occurred_at: datetime
+    source: str
+    device_time: NotRequired[datetime | None]
+    extra_flags: NotRequired[Iterable[str]]
+    device_id: NotRequired[uuid.UUID | None]
+    device_clock: NotRequired[DeviceClock | None]
+    received_at: NotRequired[datetime | None]
+    supersedes_id: NotRequired[uuid.UUID | None]
+
+
 @dataclass(frozen=True, slots=True)
 class _Common:
     scope: AccessScope
@@ -194,43 +218,15 @@ class _Draft:
 async def record_check_in(
     session: AsyncSession,
     *,
-    scope: AccessScope,
-    actor: str,
-    clock: Clock,
-    fact_id: uuid.UUID,
-    visit_id: uuid.UUID,
-    staff_id: uuid.UUID | None,
-    occurred_at: datetime,
-    device_time: datetime | None = None,
     verification: Verification,
-    source: str,
-    extra_flags: Iterable[str] = (),
-    device_id: uuid.UUID | None = None,
-    device_clock: DeviceClock | None = None,
-    received_at: datetime | None = None,
-    supersedes_id: uuid.UUID | None = None,
     policy: PresencePolicy | None = None,
     note: str | None = None,
+    **origin: Unpack[FactOrigin],
 ) -> RecordedFact:
     """Record a check-in; the first one (or a correction of it) sets `visits.checked_in_at`.
     `note` is the carer's optional remark (app protocol 2)."""
     text = _optional_text("note", note, MAX_TEXT_LENGTH)
-    common = _common(
-        scope=scope,
-        actor=actor,
-        clock=clock,
-        fact_id=fact_id,
-        visit_id=visit_id,
-        staff_id=staff_id,
-        occurred_at=occurred_at,
-        device_time=device_time,
-        source=source,
-        extra_flags=extra_flags,
-        device_id=device_id,
-        device_clock=device_clock,
-        received_at=received_at,
-        supersedes_id=supersedes_id,
-    )
+    common = _common(origin)
     draft = await _draft(session, common, FactKind.CHECK_IN)
     presence = await _presence(session, draft, verification, policy or PresencePolicy())
     _window_flags(draft)
@@ -267,44 +263,16 @@ async def record_check_in(
 async def record_check_out(
     session: AsyncSession,
     *,
-    scope: AccessScope,
-    actor: str,
-    clock: Clock,
-    fact_id: uuid.UUID,
-    visit_id: uuid.UUID,
-    staff_id: uuid.UUID | None,
-    occurred_at: datetime,
-    device_time: datetime | None = None,
     verification: Verification,
-    source: str,
-    extra_flags: Iterable[str] = (),
-    device_id: uuid.UUID | None = None,
-    device_clock: DeviceClock | None = None,
-    received_at: datetime | None = None,
-    supersedes_id: uuid.UUID | None = None,
     policy: PresencePolicy | None = None,
+    **origin: Unpack[FactOrigin],
 ) -> RecordedFact:
     """Record a check-out; the first one (or a correction of it) sets `visits.checked_out_at`.
 
     `stay_minutes` is measured from the standing check-in: by the device's monotonic clock
     when both were recorded in the same boot of the same device (a wall clock changed in
     between does not distort it), otherwise from the corrected times."""
-    common = _common(
-        scope=scope,
-        actor=actor,
-        clock=clock,
-        fact_id=fact_id,
-        visit_id=visit_id,
-        staff_id=staff_id,
-        occurred_at=occurred_at,
-        device_time=device_time,
-        source=source,
-        extra_flags=extra_flags,
-        device_id=device_id,
-        device_clock=device_clock,
-        received_at=received_at,
-        supersedes_id=supersedes_id,
-    )
+    common = _common(origin)
     draft = await _draft(session, common, FactKind.CHECK_OUT)
     presence = await _presence(session, draft, verification, policy or PresencePolicy())
     _window_flags(draft)
@@ -345,23 +313,10 @@ async def record_check_out(
 async def record_task_confirmation(
     session: AsyncSession,
     *,
-    scope: AccessScope,
-    actor: str,
-    clock: Clock,
-    fact_id: uuid.UUID,
-    visit_id: uuid.UUID,
-    staff_id: uuid.UUID | None,
-    occurred_at: datetime,
     task_index: int,
     outcome: TaskOutcome,
     reason: str | None = None,
-    device_time: datetime | None = None,
-    source: str,
-    extra_flags: Iterable[str] = (),
-    device_id: uuid.UUID | None = None,
-    device_clock: DeviceClock | None = None,
-    received_at: datetime | None = None,
-    supersedes_id: uuid.UUID | None = None,
+    **origin: Unpack[FactOrigin],
 ) -> RecordedFact:
     """Record that a planned task (by its position in the visit's task list) was done, not
     done (a reason is required) or refused by the person. A task needing a competence that
@@ -370,22 +325,7 @@ async def record_task_confirmation(
     why = _optional_text("reason", reason, MAX_REASON_LENGTH)
     if outcome is TaskOutcome.NOT_DONE and why is None:
         raise InvalidInput("reason", "say why the task was not done", code="REQUIRED")
-    common = _common(
-        scope=scope,
-        actor=actor,
-        clock=clock,
-        fact_id=fact_id,
-        visit_id=visit_id,
-        staff_id=staff_id,
-        occurred_at=occurred_at,
-        device_time=device_time,
-        source=source,
-        extra_flags=extra_flags,
-        device_id=device_id,
-        device_clock=device_clock,
-        received_at=received_at,
-        supersedes_id=supersedes_id,
-    )
+    common = _common(origin)
     draft = await _draft(session, common, FactKind.TASK_CONFIRMATION)
     tasks = draft.visit.tasks
     if not 0 <= task_index < len(tasks):
@@ -415,44 +355,16 @@ async def record_task_confirmation(
 async def record_observation(
     session: AsyncSession,
     *,
-    scope: AccessScope,
-    actor: str,
-    clock: Clock,
-    fact_id: uuid.UUID,
-    visit_id: uuid.UUID,
-    staff_id: uuid.UUID | None,
-    occurred_at: datetime,
     kind: ObservationKind,
     values: Mapping[str, Any],
     note: str | None = None,
-    device_time: datetime | None = None,
-    source: str,
-    extra_flags: Iterable[str] = (),
-    device_id: uuid.UUID | None = None,
-    device_clock: DeviceClock | None = None,
-    received_at: datetime | None = None,
-    supersedes_id: uuid.UUID | None = None,
+    **origin: Unpack[FactOrigin],
 ) -> RecordedFact:
     """Record a structured observation (nutrition, hydration, fall, skin, pain score, mood);
     `values` are checked per kind (`check_observation`)."""
     checked = check_observation(kind, values)
     text = _optional_text("note", note, MAX_TEXT_LENGTH)
-    common = _common(
-        scope=scope,
-        actor=actor,
-        clock=clock,
-        fact_id=fact_id,
-        visit_id=visit_id,
-        staff_id=staff_id,
-        occurred_at=occurred_at,
-        device_time=device_time,
-        source=source,
-        extra_flags=extra_flags,
-        device_id=device_id,
-        device_clock=device_clock,
-        received_at=received_at,
-        supersedes_id=supersedes_id,
-    )
+    common = _common(origin)
     draft = await _draft(session, common, FactKind.OBSERVATION)
     details = {"kind": kind.value, "values": checked, "note": text}
     return await _finish(session, draft, "visit.observation_recorded", details, details=details)
@@ -461,23 +373,10 @@ async def record_observation(
 async def record_concern(
     session: AsyncSession,
     *,
-    scope: AccessScope,
-    actor: str,
-    clock: Clock,
-    fact_id: uuid.UUID,
-    visit_id: uuid.UUID,
-    staff_id: uuid.UUID | None,
-    occurred_at: datetime,
     category: str,
     safeguarding: bool,
     description: str,
-    device_time: datetime | None = None,
-    source: str,
-    extra_flags: Iterable[str] = (),
-    device_id: uuid.UUID | None = None,
-    device_clock: DeviceClock | None = None,
-    received_at: datetime | None = None,
-    supersedes_id: uuid.UUID | None = None,
+    **origin: Unpack[FactOrigin],
 ) -> RecordedFact:
     """Record a concern raised at a visit; `safeguarding` marks a safeguarding report, which
     the governance rules answer with a case and an acknowledgement deadline."""
@@ -488,22 +387,7 @@ async def record_concern(
     text = _optional_text("description", description, MAX_TEXT_LENGTH)
     if text is None:
         raise InvalidInput("description", "describe the concern", code="REQUIRED")
-    common = _common(
-        scope=scope,
-        actor=actor,
-        clock=clock,
-        fact_id=fact_id,
-        visit_id=visit_id,
-        staff_id=staff_id,
-        occurred_at=occurred_at,
-        device_time=device_time,
-        source=source,
-        extra_flags=extra_flags,
-        device_id=device_id,
-        device_clock=device_clock,
-        received_at=received_at,
-        supersedes_id=supersedes_id,
-    )
+    common = _common(origin)
     draft = await _draft(session, common, FactKind.CONCERN)
     details = {"category": category, "safeguarding": safeguarding, "description": text}
     return await _finish(session, draft, "visit.concern_raised", details, details=details)
@@ -535,38 +419,25 @@ def check_observation(kind: ObservationKind, values: Mapping[str, Any]) -> dict[
 # The steps every fact goes through
 
 
-def _common(
-    *,
-    scope: AccessScope,
-    actor: str,
-    clock: Clock,
-    fact_id: uuid.UUID,
-    visit_id: uuid.UUID,
-    staff_id: uuid.UUID | None,
-    occurred_at: datetime,
-    device_time: datetime | None,
-    source: str,
-    extra_flags: Iterable[str],
-    device_id: uuid.UUID | None,
-    device_clock: DeviceClock | None,
-    received_at: datetime | None,
-    supersedes_id: uuid.UUID | None,
-) -> _Common:
+def _common(origin: FactOrigin) -> _Common:
+    clock = origin["clock"]
+    device_time = origin.get("device_time")
+    received_at = origin.get("received_at")
     return _Common(
-        scope=scope,
-        actor=actor,
+        scope=origin["scope"],
+        actor=origin["actor"],
         clock=clock,
-        fact_id=fact_id,
-        visit_id=visit_id,
-        staff_id=staff_id,
-        occurred_at=_aware("occurredAt", occurred_at),
+        fact_id=origin["fact_id"],
+        visit_id=origin["visit_id"],
+        staff_id=origin["staff_id"],
+        occurred_at=_aware("occurredAt", origin["occurred_at"]),
         device_time=_aware("deviceTime", device_time) if device_time is not None else None,
-        source=source,
-        extra_flags=tuple(extra_flags),
-        device_id=device_id,
-        device_clock=device_clock,
+        source=origin["source"],
+        extra_flags=tuple(origin.get("extra_flags", ())),
+        device_id=origin.get("device_id"),
+        device_clock=origin.get("device_clock"),
         received_at=_aware("receivedAt", received_at) if received_at is not None else clock.now(),
-        supersedes_id=supersedes_id,
+        supersedes_id=origin.get("supersedes_id"),
     )
 
 
