@@ -704,7 +704,7 @@ def test_migrate_against_a_real_database(database_url: str, tmp_path: Path) -> N
 # --- the runbook's database grants ---------------------------------------------------------------
 
 
-APPEND_ONLY = ("events", "access_log")
+APPEND_ONLY = ("events", "access_log", "visit_facts", "command_log", "command_resolutions")
 
 
 def readme_grants_sql() -> str:
@@ -780,6 +780,22 @@ async def test_readme_grants_make_the_event_log_append_only_for_the_app(
         "UPDATE alembic_version SET version_num = 'x'",
         "DELETE FROM alembic_version",
         "TRUNCATE alembic_version",
+    ):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await as_app(refused)
+    # Every table the migrations make append-only is in the runbook's list, and no other.
+    protected = await conn.fetch(
+        "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "WHERE t.tgname = c.relname || '_append_only'"
+    )
+    assert {row["relname"] for row in protected} == set(APPEND_ONLY)
+    for refused in (
+        "UPDATE visit_facts SET id = id",
+        "DELETE FROM visit_facts",
+        "UPDATE command_log SET id = id",
+        "DELETE FROM command_log",
+        "UPDATE command_resolutions SET id = id",
+        "DELETE FROM command_resolutions",
     ):
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await as_app(refused)
