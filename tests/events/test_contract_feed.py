@@ -11,11 +11,11 @@ from starlette.applications import Starlette
 from hub.accounts.models import Role
 from hub.db.engine import SessionFactory
 from hub.db.uow import unit_of_work
-from hub.events import feed
 from hub.events.log import NewEvent, record
 from hub.graphql.ids import encode_global_id
 from hub.organisations.models import OrganisationKind
 from tests import builders
+from tests.support import id_cursor
 from tests.support.asgi import websocket_connect
 from tests.support.graphql import SubscriptionSession
 from tests.support.identity import Identities
@@ -108,16 +108,16 @@ async def test_an_event_committed_late_with_a_lower_id_is_not_skipped(
 ) -> None:
     _, contract, _ = await _contracts(sessions)
     async with sessions() as reader:
-        start = await feed.latest_event_id(reader)
+        start = await id_cursor.latest_event_id(reader)
     slow = sessions()
     await slow.begin()
     await record(slow, _event(contract, "visit.first"))  # lower id, commits last
     await _write(sessions, contract, "visit.second")  # higher id, commits first
     async with sessions() as reader:
         # The open transaction holds back everything after it: nothing is delivered yet.
-        assert await feed.contract_events_after(reader, contract, start) == []
+        assert await id_cursor.contract_events_after(reader, contract, start) == []
     await slow.commit()
     await slow.close()
     async with sessions() as reader:
-        delivered = await feed.contract_events_after(reader, contract, start)
+        delivered = await id_cursor.contract_events_after(reader, contract, start)
     assert [e.type for e in delivered] == ["visit.first", "visit.second"]

@@ -23,6 +23,7 @@ from hub.events.log import record
 from hub.events.models import Event
 from hub.events.notify import EventNotifier, follow, listener_dsn, parse_payload
 from tests.events.test_contract_feed import _contracts, _event, _write
+from tests.support import id_cursor
 
 
 @pytest.fixture
@@ -261,7 +262,7 @@ async def test_an_older_transaction_that_inserts_last_is_not_skipped(
         assert await _next_batch(batches) == ["visit.older_higher_id"]
         # An id cursor would now stand past the younger event's id and never see it.
         async with sessions() as session:
-            by_id = await feed.contract_events_after(session, contract, higher.id)
+            by_id = await id_cursor.contract_events_after(session, contract, higher.id)
         assert by_id == []
         await younger.commit()
         await younger.close()

@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.accounts.models import Role
 from hub.db.engine import SessionFactory
 from hub.db.uow import read_only, unit_of_work
-from hub.events.feed import settled_events_after
 from hub.events.log import NewEvent, record
 from hub.governance import failures
 from hub.governance.detect import OBSERVATION, PAYLOAD_REJECTED
@@ -32,6 +31,7 @@ from hub.visits.models import Visit
 from tests import builders
 from tests.governance.conftest import Field, World, add_visit
 from tests.support.graphql import GraphQLClient
+from tests.support.id_cursor import settled_events_after
 from tests.support.identity import Identities
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)

@@ -25,7 +25,6 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     false,
-    func,
     literal_column,
     or_,
     select,
@@ -61,50 +60,6 @@ async def visible_contracts(
         select(Contract.id).where(Contract.id.in_(list(contract_ids)), contract_visible(scope))
     )
     return set(found.all())
-
-
-async def contract_events_after(
-    session: AsyncSession, contract_id: uuid.UUID, after_id: int, *, limit: int = 100
-) -> Sequence[Event]:
-    """The contract's settled events after `after_id`, oldest first."""
-    result = await session.scalars(
-        select(Event)
-        .where(Event.contract_id == contract_id, Event.id > after_id, Event.txid < _SNAPSHOT_XMIN)
-        .order_by(Event.id)
-        .limit(limit)
-    )
-    return result.all()
-
-
-async def settled_events_after(
-    session: AsyncSession,
-    after_id: int,
-    *,
-    types: Sequence[str] | None = None,
-    type_prefixes: Sequence[str] | None = None,
-    contract_ids: Sequence[uuid.UUID] | None = None,
-    limit: int = 500,
-) -> Sequence[Event]:
-    """Settled events after `after_id`, oldest first, optionally only of some types (exact or
-    by prefix, e.g. `case.`) or contracts. Rule runners and feeds read the log through this.
-
-    An id cursor can pass an event whose transaction took its id early and commits late (see
-    the module docstring); readers that must never miss one use `settled_events_since`."""
-    query = select(Event).where(Event.id > after_id, Event.txid < _SNAPSHOT_XMIN)
-    if types is not None or type_prefixes is not None:
-        wanted: list[ColumnElement[bool]] = []
-        if types:
-            wanted.append(Event.type.in_(list(types)))
-        wanted.extend(Event.type.startswith(prefix) for prefix in type_prefixes or ())
-        query = query.where(or_(*wanted) if wanted else false())
-    if contract_ids is not None:
-        query = query.where(Event.contract_id.in_(list(contract_ids)))
-    result = await session.scalars(query.order_by(Event.id).limit(limit))
-    return result.all()
-
-
-async def latest_event_id(session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.coalesce(func.max(Event.id), 0))) or 0)
 
 
 # --- positions: the order in which a cursor never passes a late commit -----------------------
