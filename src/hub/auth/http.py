@@ -60,7 +60,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLarge
+                    raise RequestBodyTooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -70,7 +70,7 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
+        except RequestBodyTooLarge:
             if not response_started:
                 await _send_error(
                     send,
@@ -80,8 +80,9 @@ class BodyLimitMiddleware:
                 )
 
 
-class _BodyTooLarge(Exception):
-    pass
+class RequestBodyTooLarge(Exception):
+    """Raised from `receive` once a streamed (chunked) body passes the cap; the middleware
+    answers 413. A route that catches every exception must let this one through."""
 
 
 class AuthenticationMiddleware:

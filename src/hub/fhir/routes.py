@@ -29,12 +29,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from hub.auth.http import RequestBodyTooLarge
 from hub.auth.principal import Principal
 from hub.fhir import access, service
 from hub.fhir.capability import capability_statement
 from hub.fhir.models import Interaction
 from hub.fhir.outcome import FhirProblem, OutcomeIssue, error, information, operation_outcome
 from hub.fhir.service import IntakeRejected, ReadContext, RejectionKind
+from hub.kit import json_input
 from hub.kit.ids import uuid7
 from hub.logging import get_logger
 from hub.runtime import Runtime
@@ -117,6 +119,8 @@ def _route(path: str, handlers: Mapping[str, Handler]) -> Route:
             return outcome_response(problem.status, problem.issues, problem.headers)
         except IntakeRejected as rejected:
             return outcome_response(_STATUS_FOR[rejected.kind], rejected.issues)
+        except RequestBodyTooLarge:
+            raise  # BodyLimitMiddleware answers 413 (as FHIR, through FhirErrorMiddleware).
         except Exception:
             reference = _request_id(request)
             log.exception("fhir.unexpected_error", path=request.url.path, reference=reference)
@@ -174,6 +178,7 @@ async def _receive(request: Request, interaction: Interaction) -> Response:
     principal = access.require(_principal(request), access.SENDERS, access.WRITE_SCOPE)
     content_type = _body_type(request)
     body = await request.body()
+    _check_readable(body)
     runtime = _runtime(request)
     accepted = await service.receive(
         runtime.sessions,
@@ -408,6 +413,34 @@ def _body_type(request: Request) -> str:
             ],
         )
     return declared
+
+
+def _check_readable(body: bytes) -> None:
+    """Refuse, as 400, JSON nested too deep to walk safely and text PostgreSQL cannot store
+    (U+0000), before the intake service reads it. Other faults (not UTF-8, not JSON) are left
+    to the service, which words them for FHIR senders."""
+    try:
+        document = json_input.loads(body)
+    except json_input.JsonTooDeep as too_deep:
+        raise FhirProblem(
+            400, [error("structure", too_deep.reason, detail_code="too-deep")]
+        ) from None
+    except json_input.UnreadableJson:
+        return
+    kind = document.get("resourceType") if isinstance(document, dict) else None
+    where = json_input.nul_path(document, kind if isinstance(kind, str) else "$")
+    if where is not None:
+        raise FhirProblem(
+            400,
+            [
+                error(
+                    "value",
+                    f"{where} contains U+0000 (NUL), which is not allowed in FHIR strings",
+                    expression=where,
+                    detail_code="nul-character",
+                )
+            ],
+        )
 
 
 def _prefer_return(request: Request) -> str | None:

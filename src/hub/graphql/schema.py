@@ -24,6 +24,7 @@ from hub.graphql.extensions import OperationMetrics
 from hub.graphql.limits import GraphQLLimits, limit_extensions
 from hub.graphql.masking import MaskUnexpectedErrors
 from hub.graphql.node import NodeQuery
+from hub.graphql.storable_text import RefuseUnstorableText
 from hub.integrations.resolvers import IntegrationMutation, IntegrationQuery
 from hub.la_imports.resolvers import LaImportMutation, LaImportQuery
 from hub.mobile.pull_resolvers import MobilePullQuery
@@ -98,6 +99,7 @@ def build_schema(*, production: bool = True, limits: GraphQLLimits | None = None
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
         *limit_extensions(limits or GraphQLLimits(), production=production),
+        RefuseUnstorableText,
         OperationMetrics,
     ]
     return HubSchema(

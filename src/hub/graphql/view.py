@@ -48,6 +48,7 @@ from hub.config import Settings
 from hub.db.uow import unit_of_work
 from hub.errors import HubError
 from hub.graphql.context import Context
+from hub.kit import json_input
 from hub.logging import get_logger
 from hub.mobile.documents import (
     DocumentRefused,
@@ -203,6 +204,21 @@ class HubGraphQL(GraphQL[Context, None]):
         request.scope.setdefault("state", {})["sub_response"] = sub_response
         return sub_response
 
+    def decode_json(self, data: str | bytes) -> object:
+        """Every JSON the view reads (POST bodies, GET `variables`/`extensions`, websocket
+        messages): UTF-8 only and nested at most `json_input.MAX_DEPTH` deep. The refusal is
+        a `JSONDecodeError`, which strawberry answers with 400 (HTTP) or 4400 (websocket)."""
+        return json_input.loads(data)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        try:
+            return json_input.loads(data)
+        except json_input.UnreadableJson as unreadable:
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST,
+                f"Unable to parse request body as JSON: {unreadable.reason}",
+            ) from None
+
     async def parse_http_body(self, request: Any) -> Any:
         if request.method == "POST":
             content_type = (request.content_type or "").split(";")[0].strip().lower()
@@ -217,6 +233,11 @@ class HubGraphQL(GraphQL[Context, None]):
         if operation_name is not None and not isinstance(operation_name, str):
             raise HTTPException(
                 status.HTTP_400_BAD_REQUEST, "operationName must be a string or null, if provided"
+            )
+        if isinstance(operation_name, str) and json_input.NUL in operation_name:
+            # It is kept in the access log, a text column that cannot hold U+0000.
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST, "operationName must not contain U+0000"
             )
         return data
 
