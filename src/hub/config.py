@@ -5,13 +5,16 @@ Only composition roots (app, worker, cli) read settings; everything else is hand
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hub.auth.client_tokens import TokenProfile
 
 if TYPE_CHECKING:
     from hub.graphql.limits import GraphQLLimits
@@ -88,12 +91,11 @@ class Settings(BaseSettings):
     auth_leeway_seconds: int = Field(
         default=60, ge=0, le=300, description="Clock skew allowed on exp, nbf and iat."
     )
-    auth_client_id_claim: str = Field(
-        default="client_id",
-        description="Claim naming the OAuth client of a client-credentials token (Entra: azp).",
-    )
-    auth_scope_claim: str = Field(
-        default="scope", description="Claim holding space-separated scopes (Entra: scp)."
+    auth_provider: TokenProfile = Field(
+        default=TokenProfile.RFC9068,
+        description="How the issuer's tokens tell a partner system (client credentials) from a "
+        "person: rfc9068 (client_id equals sub), keycloak (service-account user), entra "
+        "(idtyp app, or roles and no scp) or cis2 (people only). See hub.auth.client_tokens.",
     )
     field_encryption_key: str | None = Field(
         default=None,
@@ -230,6 +232,20 @@ class Settings(BaseSettings):
         description="How far, in seconds, a webhook's signed timestamp may be from the hub's "
         "clock, either way; older or newer deliveries are refused as stale.",
     )
+
+    @model_validator(mode="after")
+    def _no_retired_claim_settings(self) -> Settings:
+        """These named a claim whose mere presence made a token a client's, which let a
+        person's token act as a partner system; HUB_AUTH_PROVIDER replaces both. Refusing to
+        start beats silently reading tokens another way."""
+        names = ("HUB_AUTH_CLIENT_ID_CLAIM", "HUB_AUTH_SCOPE_CLAIM")
+        retired = [name for name in names if name in os.environ]
+        if retired:
+            raise ValueError(
+                f"{', '.join(retired)} no longer exist: set HUB_AUTH_PROVIDER (rfc9068, keycloak,"
+                " entra or cis2) instead; see the README's Identity section"
+            )
+        return self
 
     @field_validator("auth_jwks_url", "auth_jwks_file", "field_encryption_key", mode="before")
     @classmethod

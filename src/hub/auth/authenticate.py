@@ -4,16 +4,20 @@
     AccountNotRegistered(Forbidden)       403: a good token for a subject the hub does not know
     AccountInactive(Forbidden)            403: the account was switched off
 Token verification failures (hub.auth.tokens.TokenError) are 401s with their own codes.
+
+Whether a token is a client's (client credentials) or a person's is decided per identity
+provider by `hub.auth.client_tokens`, never by the mere presence of a claim: a person's token
+is looked up by `sub` and can never reach a client account, and a client token can never reach
+a person's account.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from hub.accounts import repository as accounts
 from hub.accounts.models import Role
+from hub.auth.client_tokens import TokenProfile, client_token
 from hub.auth.principal import Principal
 from hub.auth.tokens import TokenVerifier, VerifiedToken
 from hub.db.engine import SessionFactory
@@ -52,40 +56,45 @@ class Authenticator:
         sessions: SessionFactory,
         *,
         issuer: str,
-        client_id_claim: str = "client_id",
-        scope_claim: str = "scope",
+        profile: TokenProfile = TokenProfile.RFC9068,
     ) -> None:
         self.verifier = verifier
         self.sessions = sessions
         self.issuer = issuer
-        self.client_id_claim = client_id_claim
-        self.scope_claim = scope_claim
+        self.profile = profile
 
     async def authenticate(self, token: str) -> Principal:
         verified = await self.verifier.verify(token)
         return await self.principal_for(verified)
 
     async def principal_for(self, verified: VerifiedToken) -> Principal:
-        claims = verified.claims
-        client_id = _text_claim(claims, self.client_id_claim)
-        subject = client_id or verified.subject
+        client = client_token(verified.claims, self.profile)
+        subject = client.client_id if client is not None else verified.subject
         async with read_only(self.sessions) as session:
             account = await accounts.get_by_subject(session, self.issuer, subject)
         if account is None:
             raise AccountNotRegistered("this token's subject has no account in the hub")
         if not account.active:
             raise AccountInactive("this account has been switched off")
-        if account.role in CLIENT_ROLES and client_id is None:
-            raise AccountNotRegistered("a client account needs a client-credentials token")
-        granted = frozenset(account.allowed_scopes) & _scopes(claims.get(self.scope_claim))
+        is_client_account = account.role in CLIENT_ROLES
+        if is_client_account and client is None:
+            raise AccountNotRegistered(
+                "a client account needs a client-credentials token; this token is a person's"
+                f" (as HUB_AUTH_PROVIDER={self.profile.value} reads it)"
+            )
+        if client is not None and not is_client_account:
+            raise AccountNotRegistered("a client-credentials token cannot act as a person")
+        client_id, granted = None, frozenset[str]()
+        if client is not None:
+            client_id, granted = client.client_id, frozenset(account.allowed_scopes) & client.scopes
         return Principal(
             account_id=account.id,
             subject=verified.subject,
             role=account.role,
             organisation_id=account.organisation_id,
             staff_id=account.staff_id,
-            client_id=client_id if account.role in CLIENT_ROLES else None,
-            scopes=granted if account.role in CLIENT_ROLES else frozenset(),
+            client_id=client_id,
+            scopes=granted,
             expires_at=verified.expires_at,
         )
 
@@ -102,16 +111,3 @@ class Authenticator:
             and account.role == principal.role
             and account.organisation_id == principal.organisation_id
         )
-
-
-def _text_claim(claims: Mapping[str, Any], name: str) -> str | None:
-    value = claims.get(name)
-    return value if isinstance(value, str) and value else None
-
-
-def _scopes(value: object) -> frozenset[str]:
-    if isinstance(value, str):
-        return frozenset(value.split())
-    if isinstance(value, list):
-        return frozenset(v for v in value if isinstance(v, str))
-    return frozenset()

@@ -75,8 +75,7 @@ def build_identity(
             verifier,
             sessions,
             issuer=settings.auth_issuer,
-            client_id_claim=settings.auth_client_id_claim,
-            scope_claim=settings.auth_scope_claim,
+            profile=settings.auth_provider,
         ),
         rate_limiter=RateLimiter(
             redis, per_minute=settings.client_rate_per_minute, burst=settings.client_burst
