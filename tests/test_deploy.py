@@ -38,7 +38,12 @@ SETTINGS_NAMES = {f"HUB_{name.upper()}" for name in Settings.model_fields}
 TEST_ONLY_NAMES = {"HUB_TEST_DATABASE_URL", "HUB_TEST_REDIS_URL"}
 # Settings that are secrets: only ever in a Secret / the uncommitted .env, never in the image,
 # a ConfigMap or compose.yaml.
-SECRET_NAMES = {"HUB_DATABASE_URL", "HUB_REDIS_URL", "HUB_FIELD_ENCRYPTION_KEY"}
+SECRET_NAMES = {
+    "HUB_DATABASE_URL",
+    "HUB_REDIS_URL",
+    "HUB_FIELD_ENCRYPTION_KEY",
+    "HUB_METRICS_TOKEN",
+}
 CLUSTER_SCOPED = {"Namespace"}
 # Deliberately outside kustomization.yaml: applying placeholders would overwrite real Secrets.
 TEMPLATE_SUFFIX = ".template.yaml"

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import strawberry
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -26,7 +25,7 @@ from hub.health import healthz, readyz
 from hub.integrations.webhooks import webhook_routes
 from hub.kit.time import Clock
 from hub.logging import get_logger
-from hub.metrics import HubMetrics
+from hub.metrics import HubMetrics, metrics_response
 from hub.middleware import RequestContextMiddleware
 from hub.runtime import Runtime
 from hub.worker import build_worker
@@ -44,7 +43,10 @@ def create_app(
     graphql_schema: strawberry.Schema | None = None,
 ) -> Starlette:
     """The hub as an ASGI app. Connections open in the lifespan and close on shutdown."""
-    metrics = HubMetrics()
+    metrics = HubMetrics(
+        max_operation_names=settings.metrics_operation_names,
+        names_per_caller=settings.metrics_names_per_caller,
+    )
     active_schema = graphql_schema or build_schema(
         production=settings.is_production, limits=settings.graphql_limits()
     )
@@ -75,7 +77,12 @@ def create_app(
             log.info("hub.stopped")
 
     async def prometheus(request: Request) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return metrics_response(
+            request,
+            metrics.registry,
+            token=settings.metrics_token,
+            production=settings.is_production,
+        )
 
     async def jwks(request: Request) -> Response:
         """The development issuer's public keys (404 when a real identity provider is used)."""

@@ -102,6 +102,26 @@ class Settings(BaseSettings):
         description="Base64 of 32 random bytes sealing access details and key-safe codes at rest "
         "(AES-256-GCM). Required in production; outside it a key is kept in the data directory.",
     )
+    # --- metrics ----------------------------------------------------------------------------
+    metrics_token: str | None = Field(
+        default=None,
+        min_length=32,
+        description="Bearer token a Prometheus scraper sends to /metrics. Unset: /metrics is open "
+        "outside production and refused (403) in production.",
+    )
+    metrics_operation_names: int = Field(
+        default=200,
+        ge=0,
+        le=10_000,
+        description="GraphQL operation names learned as metric labels from signed-in office "
+        "users, in all; later names count as 'other'.",
+    )
+    metrics_names_per_caller: int = Field(
+        default=20,
+        ge=0,
+        le=1000,
+        description="New operation names one office account may add to the metric labels.",
+    )
     # --- limits -----------------------------------------------------------------------------
     max_request_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest request body accepted (1 MiB)."
@@ -247,7 +267,9 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("auth_jwks_url", "auth_jwks_file", "field_encryption_key", mode="before")
+    @field_validator(
+        "auth_jwks_url", "auth_jwks_file", "field_encryption_key", "metrics_token", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         """`HUB_AUTH_JWKS_URL=` in an env file means "not set", not an empty URL or `Path('.')`."""

@@ -54,13 +54,13 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            method = scope["method"]
+            method = self.metrics.method_label(scope["method"])
             self.metrics.http_requests.labels(method, route, str(status)).inc()
             self.metrics.http_latency.labels(method, route).observe(elapsed)
             if route not in ("/healthz", "/metrics"):
                 log.info(
                     "http.request",
-                    method=method,
+                    method=scope["method"][:16],
                     path=scope["path"],
                     status=status,
                     ms=round(elapsed * 1000, 1),

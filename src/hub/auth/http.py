@@ -14,6 +14,7 @@ from hub.auth.authenticate import AuthenticationFailed, bearer_token
 from hub.auth.tokens import TokenError
 from hub.errors import Forbidden, HubError
 from hub.logging import get_logger
+from hub.metrics import METRICS_PATH
 
 log = get_logger("hub.auth")
 
@@ -90,13 +91,14 @@ class AuthenticationMiddleware:
 
     No header: the request goes on anonymously and each field's permission decides. A bad
     token is refused here (401) rather than treated as anonymous, so a client with an expired
-    token learns why. Websockets authenticate in `connection_init` instead (see the view)."""
+    token learns why. Websockets authenticate in `connection_init` instead (see the view).
+    `/metrics` is left alone: its bearer token is the metrics token, not an identity token."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("path") == METRICS_PATH:
             await self.app(scope, receive, send)
             return
         runtime: Any = getattr(scope["app"].state, "runtime", None)
