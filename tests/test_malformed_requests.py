@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
 from starlette.applications import Starlette
 
 from connectors.supplier_rest.reference_server import DEFAULT_WEBHOOK_SECRET
@@ -30,6 +31,7 @@ from tests.support.loopback import error_log, raw_request, serving
 JSON = "application/json"
 FHIR_JSON = "application/fhir+json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+GRAPHQL_WS = websockets.Subprotocol("graphql-transport-ws")
 
 
 @dataclass
@@ -356,3 +358,30 @@ async def test_other_routes_answer_malformed_bodies_with_4xx(callers: Callers, p
         )
         assert 400 <= response.status_code < 500, (path, response.status_code)
         assert errors == []
+
+
+# --- websockets --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 5000])
+async def test_a_websocket_message_nested_deep_closes_with_4400(
+    callers: Callers, depth: int
+) -> None:
+    """Websockets need a token in `connection_init`: anonymously the deep message is that
+    first message; signed in, it follows the acknowledgement."""
+    url = callers.url.replace("http://", "ws://") + "/graphql"
+    deep = '{"type": "%s", "payload": {"a": ' + nested(depth) + "}}"
+    with error_log() as errors:
+        async with websockets.connect(url, subprotocols=[GRAPHQL_WS]) as socket:
+            if callers.staff:
+                init = {"authorization": f"Bearer {callers.staff}"}
+                await socket.send(json.dumps({"type": "connection_init", "payload": init}))
+                assert json.loads(await socket.recv())["type"] == "connection_ack"
+                await socket.send(deep % "ping")
+            else:
+                await socket.send(deep % "connection_init")
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await socket.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4400
+    assert errors.entries == []
