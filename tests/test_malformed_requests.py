@@ -302,6 +302,16 @@ async def test_nul_in_a_mutation_variable_is_invalid_input_naming_the_field(
     assert errors == []
 
 
+async def test_an_unpaired_surrogate_in_a_variable_is_invalid_input_naming_the_field(
+    callers: Callers,
+) -> None:
+    # json.dumps writes it as the escape \\ud800, which JSON allows and UTF-8 cannot encode.
+    account = {"subject": "s", "role": "ADMIN", "displayName": "Ann", "scopes": ["a\ud800"]}
+    response, errors = await graphql(callers, REGISTER, {"input": account})
+    assert refusal(response)["extensions"]["field"] == "registerAccount.input.scopes[0]"
+    assert errors == []
+
+
 async def test_nul_in_a_literal_list_item_is_invalid_input_naming_the_field(
     callers: Callers,
 ) -> None:
@@ -344,6 +354,17 @@ async def test_nul_in_a_fhir_string_is_a_400_naming_the_element(callers: Callers
     if callers.partner:
         (issue,) = response.json()["issue"]
         assert issue["expression"] == ["ServiceRequest.note[0].text"]
+    assert errors == []
+
+
+async def test_an_unpaired_surrogate_in_a_fhir_key_is_a_400(callers: Callers) -> None:
+    body = b'{"resourceType": "ServiceRequest", "note": [{"text": "ok", "x\\udc00": 1}]}'
+    headers = {"content-type": FHIR_JSON, **callers.auth(callers.partner)}
+    response, errors = await post(callers.url, "/fhir/ServiceRequest", body, headers)
+    assert response.status_code == (400 if callers.partner else 401), response.text
+    if callers.partner:
+        (issue,) = response.json()["issue"]
+        assert issue["expression"] == ["ServiceRequest.note[0].x?"]
     assert errors == []
 
 

@@ -417,8 +417,8 @@ def _body_type(request: Request) -> str:
 
 def _check_readable(body: bytes) -> None:
     """Refuse, as 400, JSON nested too deep to walk safely and text PostgreSQL cannot store
-    (U+0000), before the intake service reads it. Other faults (not UTF-8, not JSON) are left
-    to the service, which words them for FHIR senders."""
+    (U+0000, unpaired surrogates), before the intake service reads it. Other faults (not
+    UTF-8, not JSON) are left to the service, which words them for FHIR senders."""
     try:
         document = json_input.loads(body)
     except json_input.JsonTooDeep as too_deep:
@@ -428,14 +428,15 @@ def _check_readable(body: bytes) -> None:
     except json_input.UnreadableJson:
         return
     kind = document.get("resourceType") if isinstance(document, dict) else None
-    where = json_input.nul_path(document, kind if isinstance(kind, str) else "$")
+    where = json_input.unstorable_path(document, kind if isinstance(kind, str) else "$")
     if where is not None:
         raise FhirProblem(
             400,
             [
                 error(
                     "value",
-                    f"{where} contains U+0000 (NUL), which is not allowed in FHIR strings",
+                    f"{where} contains U+0000 (NUL) or an unpaired surrogate, which FHIR "
+                    "strings may not hold",
                     expression=where,
                     detail_code="nul-character",
                 )

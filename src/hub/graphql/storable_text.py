@@ -1,7 +1,8 @@
 """Text PostgreSQL cannot store is refused before anything runs, naming the field.
 
-PostgreSQL `text` and `jsonb` cannot hold U+0000 (NUL). A GraphQL string may carry it (as
-`\\u0000` in a literal, or in a JSON variable), and it used to reach asyncpg, fail there and come
+PostgreSQL `text` and `jsonb` cannot hold U+0000 (NUL), and an unpaired surrogate cannot even be
+encoded as UTF-8. A GraphQL string may carry either (as `\\u0000` in a literal, or in a JSON
+variable), and it used to reach asyncpg, fail there and come
 back as a masked internal error, logged at ERROR as if the hub were broken. Every string input
 (any argument, nested input field, list item, `JSON` scalar value or key) is checked here once
 per operation, before execution, from the operation's own syntax tree and variable values:
@@ -39,7 +40,7 @@ from strawberry.extensions import SchemaExtension
 from hub.errors import InvalidInput
 from hub.kit import json_input
 
-REASON = "must not contain the NUL character (U+0000), which cannot be stored"
+REASON = "must not contain U+0000 (NUL) or unpaired surrogates, which cannot be stored"
 
 
 class RefuseUnstorableText(SchemaExtension):
@@ -112,7 +113,7 @@ class _Walker:
 
     def value(self, node: ValueNode, path: str) -> str | None:
         if isinstance(node, StringValueNode):
-            return path if json_input.NUL in node.value else None
+            return path if json_input.unstorable(node.value) else None
         if isinstance(node, ListValueNode):
             for index, item in enumerate(node.values):
                 found = self.value(item, f"{path}[{index}]")
@@ -128,7 +129,7 @@ class _Walker:
         if isinstance(node, VariableNode):
             name = node.name.value
             if name in self._variables:
-                return json_input.nul_path(self._variables[name], path)
+                return json_input.unstorable_path(self._variables[name], path)
             default = self._defaults.get(name)
             return self.value(default, path) if default is not None else None
         return None

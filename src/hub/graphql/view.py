@@ -234,10 +234,11 @@ class HubGraphQL(GraphQL[Context, None]):
             raise HTTPException(
                 status.HTTP_400_BAD_REQUEST, "operationName must be a string or null, if provided"
             )
-        if isinstance(operation_name, str) and json_input.NUL in operation_name:
+        if isinstance(operation_name, str) and json_input.unstorable(operation_name):
             # It is kept in the access log, a text column that cannot hold U+0000.
             raise HTTPException(
-                status.HTTP_400_BAD_REQUEST, "operationName must not contain U+0000"
+                status.HTTP_400_BAD_REQUEST,
+                "operationName must not contain U+0000 or unpaired surrogates",
             )
         return data
 

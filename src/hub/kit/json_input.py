@@ -1,5 +1,6 @@
 """JSON from outside, read so that no body can make the hub fail: strict UTF-8, bounded
-nesting, and a finder for text PostgreSQL cannot store.
+nesting, and a finder for text PostgreSQL cannot store (U+0000, and the unpaired surrogates a
+JSON `\\ud800` escape produces, which cannot be encoded as UTF-8 at all).
 
     UnreadableJson(json.JSONDecodeError)   not UTF-8, not JSON, or nested too deep
     └── JsonTooDeep                        nested beyond `max_depth`
@@ -17,10 +18,17 @@ than a few levels (a FHIR Bundle ~12), so 64 refuses nothing real.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 MAX_DEPTH = 64
 NUL = "\x00"
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable(text: str) -> bool:
+    """Whether PostgreSQL text cannot hold `text`: U+0000 or an unpaired surrogate."""
+    return _UNSTORABLE.search(text) is not None
 
 
 class UnreadableJson(json.JSONDecodeError):
@@ -83,20 +91,20 @@ def depth_exceeds(value: object, max_depth: int) -> bool:
     return False
 
 
-def nul_path(value: object, root: str) -> str | None:
-    """The path (`root.a[2].b`) of the first string or object key in `value` holding U+0000,
-    which PostgreSQL text and jsonb cannot store; None if there is none. No recursion."""
+def unstorable_path(value: object, root: str) -> str | None:
+    """The path (`root.a[2].b`) of the first string or object key in `value` that PostgreSQL
+    text and jsonb cannot store (see `unstorable`); None if there is none. No recursion."""
     stack: list[tuple[object, str]] = [(value, root)]
     while stack:
         item, path = stack.pop()
         if isinstance(item, str):
-            if NUL in item:
+            if unstorable(item):
                 return path
         elif isinstance(item, dict):
             for key, child in reversed(list(item.items())):
                 child_path = f"{path}.{key}"
-                if isinstance(key, str) and NUL in key:
-                    return child_path.replace(NUL, "\\u0000")
+                if isinstance(key, str) and unstorable(key):
+                    return _UNSTORABLE.sub("?", child_path)
                 stack.append((child, child_path))
         elif isinstance(item, list):
             stack.extend((child, f"{path}[{i}]") for i, child in reversed(list(enumerate(item))))
