@@ -56,11 +56,11 @@ def _label(context: Context, requested: str | None) -> str:
             return context.metrics.operation_label(
                 operation.name, signed_in=principal is not None, trusted=True
             )
-    office = principal is not None and principal.role in OFFICE_ROLES
+    learner = None
+    if principal is not None and principal.role in OFFICE_ROLES:
+        learner = str(principal.account_id)
     return context.metrics.operation_label(
-        requested,
-        signed_in=principal is not None,
-        learner=str(principal.account_id) if office and principal is not None else None,
+        requested, signed_in=principal is not None, learner=learner
     )
 
 
