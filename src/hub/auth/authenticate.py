@@ -16,6 +16,7 @@ from hub.accounts import repository as accounts
 from hub.accounts.models import Role
 from hub.auth.principal import Principal
 from hub.auth.tokens import TokenVerifier, VerifiedToken
+from hub.auth.watch import AuthorisationWatch
 from hub.db.engine import SessionFactory
 from hub.db.uow import read_only
 from hub.errors import Forbidden, HubError
@@ -60,6 +61,11 @@ class Authenticator:
         self.issuer = issuer
         self.client_id_claim = client_id_claim
         self.scope_claim = scope_claim
+        # Ends quiet live streams of accounts that were switched off or changed.
+        self.watch = AuthorisationWatch(sessions)
+
+    async def close(self) -> None:
+        await self.watch.close()
 
     async def authenticate(self, token: str) -> Principal:
         verified = await self.verifier.verify(token)
