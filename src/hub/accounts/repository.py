@@ -31,7 +31,11 @@ async def get_for_update(session: AsyncSession, account_id: uuid.UUID) -> Accoun
     """The account, locked until the transaction ends (two changes to it run one after the
     other)."""
     result = await session.scalars(
-        select(Account).where(Account.id == account_id).with_for_update()
+        select(Account)
+        .where(Account.id == account_id)
+        .with_for_update()
+        # The row as it is once locked, even if this session had read it before.
+        .execution_options(populate_existing=True)
     )
     return result.one_or_none()
 

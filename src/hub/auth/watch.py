@@ -82,6 +82,7 @@ class AuthorisationWatch:
         self.interval_seconds = interval_seconds
         self._streams: dict[uuid.UUID, set[WatchedStream]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
         self.checks = 0  # queries run (tests and diagnostics)
 
     @property
@@ -92,7 +93,7 @@ class AuthorisationWatch:
     def watch(self, principal: Principal) -> Iterator[WatchedStream]:
         stream = WatchedStream(principal)
         self._streams.setdefault(principal.account_id, set()).add(stream)
-        if self._task is None or self._task.done():
+        if (self._task is None or self._task.done()) and not self._closing.is_set():
             self._task = asyncio.create_task(self._run(), name="authorisation-watch")
         try:
             yield stream
@@ -105,13 +106,16 @@ class AuthorisationWatch:
 
     async def _run(self) -> None:
         # Stops by itself once no stream is open; the next `watch` starts it again.
-        while self._streams:
+        while self._streams and not self._closing.is_set():
             started = time.monotonic()
             try:
                 await self.check_now()
             except Exception:
                 log.warning("authorisation_watch.check_failed", exc_info=True)
-            await asyncio.sleep(max(self.interval_seconds - (time.monotonic() - started), 0.05))
+            pause = max(self.interval_seconds - (time.monotonic() - started), 0.05)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(pause):
+                    await self._closing.wait()
 
     async def check_now(self) -> None:
         """One query for every account with an open stream; interrupt the streams of those no
@@ -136,8 +140,16 @@ class AuthorisationWatch:
                     stream.revoke()
 
     async def close(self) -> None:
+        """Stop checking. The loop is asked to stop between checks rather than cancelled, so a
+        check in flight returns its connection to the pool instead of leaving it to the GC."""
+        self._closing.set()
         task, self._task = self._task, None
-        if task is not None:
+        if task is None:
+            return
+        try:
+            async with asyncio.timeout(5):
+                await asyncio.shield(task)
+        except TimeoutError:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
