@@ -311,7 +311,7 @@ def cmd_token(args: argparse.Namespace) -> None:
                     if is_client
                     else f"dev-{role.value}-{staff_id or organisation_id or 'admin'}"
                 )
-                await accounts.register(
+                account = await accounts.register(
                     session,
                     issuer=settings.auth_issuer,
                     subject=subject,
@@ -323,6 +323,13 @@ def cmd_token(args: argparse.Namespace) -> None:
                     actor="system:hub-token",
                     clock=clock,
                 )
+                if not account.active:
+                    # Raised inside the unit of work: nothing about the account is changed.
+                    _fail(
+                        f"account {subject!r} is switched off; an admin switches it on "
+                        "(switchOnAccount) before it gets a token",
+                        EXIT_CONFIG,
+                    )
         finally:
             await engine.dispose()
         issuer = development_issuer(settings, clock)

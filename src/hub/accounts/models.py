@@ -36,7 +36,9 @@ class Account(Entity):
     # The token's `sub`; for client-credentials tokens, the OAuth client id.
     subject: Mapped[str] = mapped_column(Text)
     role: Mapped[Role] = mapped_column(ROLE_ENUM)
-    organisation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organisations.id"), index=True
+    )
     staff_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_members.id"))
     display_name: Mapped[str] = mapped_column(Text)
     allowed_scopes: Mapped[list[str]] = mapped_column(

@@ -19,8 +19,9 @@ from hub.tenancy import AccessScope
 @strawberry.type
 class AuditQuery:
     @strawberry.field(
-        description="Every recorded read of this person's data, newest first. Empty when the "
-        "person does not exist or is not visible to you.",
+        description="Every recorded read of this person's data, newest first: reads of their "
+        "record, and reads of referrals, inbound payloads and portal import rows that carried "
+        "their NHS number. Empty when the person does not exist or is not visible to you.",
         extensions=allow(Role.ADMIN, Role.REGISTERED_MANAGER),
     )
     async def access_log(
@@ -36,9 +37,12 @@ class AuditQuery:
         before_id = int(cursor[0]) if cursor else None
         scope = AccessScope.of(info.context.require_principal())
         async with read_only(info.context.sessions) as session:
+            visible, nhs_number = await repository.visible_person_nhs_number(session, scope, person)
             rows = (
-                await repository.for_person(session, person, limit=limit + 1, before_id=before_id)
-                if await repository.person_is_visible(session, scope, person)
+                await repository.for_person(
+                    session, person, limit=limit + 1, before_id=before_id, nhs_number=nhs_number
+                )
+                if visible
                 else []
             )
         return build_connection(rows, limit, AccessLogEntry.from_model, _sort_key)

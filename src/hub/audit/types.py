@@ -21,6 +21,10 @@ class AccessLogEntry:
     fields: list[str] = strawberry.field(description="The GraphQL fields that returned the data.")
     purpose: str | None = strawberry.field(description="Purpose of use, where the reader gave one.")
     person_count: int = strawberry.field(description="How many people's records the read returned.")
+    records: list[str] = strawberry.field(
+        description="Records carrying person data that the read returned, as `Type:id` "
+        "(e.g. `Referral:…`, `InboundPayload:…`, `PortalImportRow:…`)."
+    )
     row_count: int
     request_id: str | None
 
@@ -40,6 +44,7 @@ class AccessLogEntry:
             fields=list(row.fields),
             purpose=row.purpose,
             person_count=len(row.person_ids),
+            records=list(row.records),
             row_count=row.row_count,
             request_id=row.request_id,
         )

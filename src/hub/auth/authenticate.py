@@ -20,6 +20,7 @@ from hub.accounts.models import Role
 from hub.auth.client_tokens import TokenProfile, client_token
 from hub.auth.principal import Principal
 from hub.auth.tokens import TokenVerifier, VerifiedToken
+from hub.auth.watch import AuthorisationWatch
 from hub.db.engine import SessionFactory
 from hub.db.uow import read_only
 from hub.errors import Forbidden, HubError
@@ -62,6 +63,11 @@ class Authenticator:
         self.sessions = sessions
         self.issuer = issuer
         self.profile = profile
+        # Ends quiet live streams of accounts that were switched off or changed.
+        self.watch = AuthorisationWatch(sessions)
+
+    async def close(self) -> None:
+        await self.watch.close()
 
     async def authenticate(self, token: str) -> Principal:
         verified = await self.verifier.verify(token)

@@ -29,6 +29,7 @@ class Identity:
     http: httpx.AsyncClient | None
 
     async def close(self) -> None:
+        await self.authenticator.close()
         if self.http is not None:
             await self.http.aclose()
 

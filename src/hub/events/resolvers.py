@@ -31,7 +31,7 @@ from hub.events.notify import EventNotifier, follow
 from hub.graphql.context import Info
 from hub.graphql.ids import encode_global_id, expect_global_id
 from hub.graphql.permissions import OFFICE, allow
-from hub.graphql.subscriptions import StreamAuthorisationLost
+from hub.graphql.subscriptions import authorisation_lost, ends_when_revoked
 from hub.tenancy import AccessScope
 
 # An event is delivered under an authorisation decision at most this old (and never older than
@@ -112,20 +112,21 @@ async def authorised_events(
     principal = context.require_principal()
     watched = frozenset(contracts)
     decided_at: float | None = None
-    async for batch in batches:
-        decided_at = None
-        for event in batch:
-            if decided_at is None or time.monotonic() - decided_at >= AUTH_RECHECK_SECONDS:
-                if not await context.authenticator.still_valid(principal, context.clock.now()):
-                    raise StreamAuthorisationLost(
-                        "this stream's authorisation has expired or been withdrawn"
-                    )
-                async with read_only(context.sessions) as session:
-                    await require_visible(info, session, contracts)
-                decided_at = time.monotonic()
-            if event.contract_id not in watched:  # the reader filters; this is the last guard
-                continue
-            yield event
+    # A quiet feed is watched too: switching the account off ends it while it waits.
+    async with contextlib.aclosing(ends_when_revoked(info, batches)) as live:
+        async for batch in live:
+            decided_at = None
+            for event in batch:
+                if decided_at is None or time.monotonic() - decided_at >= AUTH_RECHECK_SECONDS:
+                    now = context.clock.now()
+                    if not await context.authenticator.still_valid(principal, now):
+                        raise authorisation_lost()
+                    async with read_only(context.sessions) as session:
+                        await require_visible(info, session, contracts)
+                    decided_at = time.monotonic()
+                if event.contract_id not in watched:  # the reader filters; the last guard
+                    continue
+                yield event
 
 
 @strawberry.type

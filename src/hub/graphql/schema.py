@@ -10,7 +10,7 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.printer import print_schema
 from strawberry.types import ExecutionContext
 
-from hub.accounts.resolvers import AccountMutation
+from hub.accounts.resolvers import AccountMutation, AccountQuery
 from hub.audit.resolvers import AuditQuery
 from hub.change_requests.resolvers import ChangeRequestMutation, ChangeRequestQuery
 from hub.contracts.resolvers import ContractMutation, ContractQuery
@@ -56,6 +56,7 @@ class Query(
     IntegrationQuery,
     LaImportQuery,
     AuditQuery,
+    AccountQuery,
 ):
     pass
 

@@ -2,7 +2,8 @@
 
 An inbound payload's body is what an upstream sent: it can hold personal data (a package's
 NHS number, a carer's name), so payloads are shown only to the office of the organisation they
-were received for, and to admins (see `hub.tenancy.inbound_payload_visible`).
+were received for, and to admins (see `hub.tenancy.inbound_payload_visible`), and every read of
+a body is recorded in the access log with the NHS numbers it carries.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from enum import Enum
 import strawberry
 from strawberry.scalars import JSON
 
+from hub.audit.service import nhs_numbers_in
 from hub.graphql.context import Info
 from hub.graphql.ids import encode_global_id
 from hub.integrations.health import BreakerState as BreakerValue
@@ -99,16 +101,32 @@ class InboundPayload:
     outcome: JSON | None = strawberry.field(description="What applying it did.")
     processed_at: datetime | None
     attempts: int = strawberry.field(description="How many times processing was attempted.")
-    body_base64: str = strawberry.field(description="The exact bytes, base64-encoded.")
     row_body: strawberry.Private[bytes]
     row_id: strawberry.Private[uuid.UUID]
 
     @strawberry.field(
         description="The body as text (UTF-8; bytes that are not UTF-8 show as �): what the "
-        "upstream sent, for a person to read."
+        "upstream sent, for a person to read. Reading it is recorded in the access log."
     )
-    def body(self) -> str:
-        return self.row_body.decode("utf-8", errors="replace")
+    def body(self, info: Info) -> str:
+        text = self.row_body.decode("utf-8", errors="replace")
+        self._audit(info, "body", text)
+        return text
+
+    @strawberry.field(
+        description="The exact bytes, base64-encoded. Reading them is recorded in the access log."
+    )
+    def body_base64(self, info: Info) -> str:
+        self._audit(info, "bodyBase64", self.row_body.decode("utf-8", errors="replace"))
+        return base64.b64encode(self.row_body).decode("ascii")
+
+    def _audit(self, info: Info, field_name: str, text: str) -> None:
+        # Who the body is about is known only from what it says: the NHS numbers in it.
+        info.context.audit.record_read(
+            f"inboundPayload.{field_name}",
+            f"InboundPayload:{self.row_id}",
+            nhs_numbers=nhs_numbers_in(text),
+        )
 
     @classmethod
     def from_model(cls, row: PayloadRow) -> InboundPayload:
@@ -134,7 +152,6 @@ class InboundPayload:
             outcome=JSON(row.outcome) if row.outcome is not None else None,
             processed_at=row.processed_at,
             attempts=row.attempts,
-            body_base64=base64.b64encode(row.body).decode("ascii"),
             row_body=row.body,
             row_id=row.id,
         )

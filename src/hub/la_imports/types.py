@@ -15,6 +15,7 @@ from strawberry.scalars import JSON
 
 from connectors.la_portal import COLUMN_NAMES
 from connectors.la_portal.columns import column_key
+from hub.audit.service import AccessRecorder, nhs_number_of
 from hub.contracts.loaders import contract_loader, contract_type
 from hub.contracts.types import Contract
 from hub.db.uow import read_only
@@ -219,25 +220,22 @@ class PortalImport(Node):
                 statuses=[RowStatusValue[s.name] for s in status or ()],
                 with_problems=with_problems,
             )
-        info.context.audit.person_read(
-            "portalImport.rows", [row.person_id for row in rows[:limit] if row.person_id]
-        )
+        audit_rows(info.context.audit, "portalImport.rows", rows[:limit])
         return build_connection(
             rows, limit, PortalImportRow.from_model, lambda row: (row.row_number,)
         )
 
     @strawberry.field(
         description="The invalid rows as a CSV to correct and import again: the original "
-        "columns, plus `row` and `problems` columns (which an import ignores)."
+        "columns, plus `row` and `problems` columns (which an import ignores). Reading it is "
+        "recorded in the access log."
     )
     async def invalid_rows_csv(self, info: Info) -> str:
         async with read_only(info.context.sessions) as session:
             rows = await repository.list_rows(
                 session, self.db_id, limit=self.total_rows + 1, statuses=[RowStatusValue.INVALID]
             )
-        info.context.audit.person_read(
-            "portalImport.invalidRowsCsv", [row.person_id for row in rows if row.person_id]
-        )
+        audit_rows(info.context.audit, "portalImport.invalidRowsCsv", rows)
         return invalid_rows_csv(rows)
 
     @classmethod
@@ -262,6 +260,22 @@ class PortalImport(Node):
             completed_at=row.completed_at,
             db_id=row.id,
             contract_id=row.contract_id,
+        )
+
+
+def audit_rows(recorder: AccessRecorder, field_name: str, rows: Sequence[RowRow]) -> None:
+    """Every row returned is a read of a person's data, linked to a person record or not (an
+    invalid row never is): the row, its person if any, and the NHS number it carries."""
+    for row in rows:
+        numbers = {nhs_number_of(row.terms.get("nhs_number"))}
+        numbers.update(
+            nhs_number_of(value) for name, value in row.raw if _column(str(name)) == "nhs_number"
+        )
+        recorder.record_read(
+            field_name,
+            f"PortalImportRow:{row.id}",
+            person_id=row.person_id,
+            nhs_numbers=sorted(n for n in numbers if n),
         )
 
 

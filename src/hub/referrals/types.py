@@ -10,6 +10,7 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
+from hub.audit.service import nhs_number_of
 from hub.contracts.loaders import contract_loader, contract_type
 from hub.contracts.types import Contract
 from hub.graphql.context import Info
@@ -174,13 +175,22 @@ class Referral(Node):
     async def person(self, info: Info) -> Person | None:
         return await resolve_person(info, self.person_id)
 
+    row_id: strawberry.Private[uuid.UUID]
+
     @strawberry.field(
         description="The minimum dataset as the referrer sent it (and as amended since), keyed "
         "by field name. It identifies the person: reading it is recorded in the access log."
     )
     def minimum_dataset(self, info: Info) -> JSON:
-        if self.person_id is not None:
-            info.context.audit.person_read("minimumDataset", [self.person_id])
+        # Recorded whether or not the referral is linked to a person yet: before it is, the
+        # referral and the NHS number it carries are what name the person in the log.
+        nhs_number = nhs_number_of(self.dataset.get("nhsNumber"))
+        info.context.audit.record_read(
+            "minimumDataset",
+            f"Referral:{self.row_id}",
+            person_id=self.person_id,
+            nhs_numbers=[nhs_number] if nhs_number else (),
+        )
         return JSON(dict(self.dataset))
 
     @classmethod
@@ -210,6 +220,7 @@ class Referral(Node):
             contract_id=row.contract_id,
             person_id=row.person_id,
             dataset=dict(row.minimum_dataset),
+            row_id=row.id,
         )
 
 
