@@ -484,7 +484,7 @@ def cmd_import_portal(args: argparse.Namespace) -> None:
                 print(
                     f"  row {row.row_number}{where}: {label}{problem['problem']}", file=sys.stderr
                 )
-        if len(flagged) == REPORT_ROWS:
+        if batch.invalid_rows + batch.warning_rows > len(flagged):
             print("  … and more: see portalImport in GraphQL", file=sys.stderr)
         return EXIT_INVALID_ROWS if batch.invalid_rows else 0
 
