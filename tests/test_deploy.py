@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from enum import Enum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
 import asyncpg
@@ -26,6 +26,7 @@ import yaml  # type: ignore[import-untyped, unused-ignore]  # stubs: types-PyYAM
 
 from hub.config import Settings
 from hub.db.migrate import head_revision
+from tests.support import image_context
 from tests.support.databases import to_asyncpg_dsn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -551,6 +552,59 @@ def test_dockerfile_copies_only_files_that_exist() -> None:
             assert (ROOT / source).exists(), f"COPY {source}: not in the repository"
 
 
+@pytest.mark.slow
+def test_image_wheel_builds_from_exactly_the_files_the_dockerfile_copies(tmp_path: Path) -> None:
+    result = image_context.compare(tmp_path)
+    assert not result.missing, f"the image's wheel lacks {sorted(result.missing)}"
+    assert not result.extra, sorted(result.extra)
+    files = image_context.wheel_files(result.image_wheel)
+    for manifest in (ROOT / "mobile_contract" / "manifests").glob("*.json"):
+        assert f"hub/mobile/manifests/{manifest.name}" in files
+    assert "hub/cli.py" in files
+    assert "connectors/supplier_rest/openapi.yaml" in files
+
+
+def without_line(text: str, line: str) -> str:
+    assert line in text.splitlines(), line
+    return "\n".join(x for x in text.splitlines() if x != line) + "\n"
+
+
+@pytest.mark.slow
+def test_image_wheel_check_fails_when_the_dockerfile_forgets_a_force_included_path(
+    tmp_path: Path,
+) -> None:
+    dockerfile = without_line(
+        (DEPLOY / "Dockerfile").read_text(),
+        "COPY mobile_contract/manifests ./mobile_contract/manifests",
+    )
+    with pytest.raises(image_context.ImageContextError, match="mobile_contract/manifests"):
+        image_context.compare(tmp_path, dockerfile_text=dockerfile)
+
+
+@pytest.mark.slow
+def test_image_wheel_check_fails_when_the_context_silently_lacks_package_files(
+    tmp_path: Path,
+) -> None:
+    ignore = (DEPLOY / "Dockerfile.dockerignore").read_text() + "src/hub/audit\n"
+    result = image_context.compare(tmp_path, dockerignore_text=ignore)
+    assert "hub/audit/__init__.py" in result.missing
+    assert not result.extra
+
+
+def test_image_context_reads_the_dockerignore_as_docker_does() -> None:
+    patterns = image_context.ignore_patterns("**/.env\n**/__pycache__\n.git\nbench/.work\n")
+    for path, expected in [
+        ("deploy/.env", True),
+        (".env", True),
+        ("src/hub/__pycache__/cli.cpython-311.pyc", True),
+        (".git/HEAD", True),
+        ("bench/.work/x", True),
+        ("src/hub/cli.py", False),
+        ("deploy/env.example", False),
+    ]:
+        assert image_context.ignored(PurePosixPath(path), patterns) is expected, path
+
+
 def test_dockerfile_healthcheck_probes_healthz() -> None:
     command = healthcheck_command()
     assert command[0] == "python"
@@ -577,6 +631,16 @@ def test_dockerfile_healthcheck_probes_healthz() -> None:
         thread.join()
     down = run([sys.executable, *command[1:]], env=clean_env(HUB_PORT=port))
     assert down.returncode != 0
+
+
+def test_ci_renders_with_the_tool_versions_the_runbook_names() -> None:
+    script = (ROOT / ".ci" / "deploy" / "render.sh").read_text()
+    pins = dict(re.findall(r"^(COMPOSE_VERSION|KUBECTL_VERSION)=(\S+)$", script, re.MULTILINE))
+    runbook = (DEPLOY / "README.md").read_text()
+    assert f"| Docker Compose | v{pins['COMPOSE_VERSION']} " in runbook
+    assert f"| kubectl | v{pins['KUBECTL_VERSION']} " in runbook
+    assert "bash .ci/deploy/render.sh" in (ROOT / ".ci" / "run").read_text()
+    assert "python -m tests.support.image_context" in (ROOT / ".ci" / "run").read_text()
 
 
 # --- entrypoint and migrate.sh -------------------------------------------------------------------

@@ -12,6 +12,7 @@ import errno
 import signal
 import socket
 import sys
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
@@ -254,6 +255,26 @@ def cmd_migrate(args: argparse.Namespace) -> None:
         asyncio.run(run(services.database_url))
 
 
+def _staff_id(given: str) -> uuid.UUID:
+    """`--staff` as GraphQL shows it (a StaffMember's global `id`) or as the database holds it
+    (a UUID)."""
+    from hub.errors import InvalidInput
+    from hub.graphql.ids import expect_global_id
+
+    try:
+        return uuid.UUID(given)
+    except ValueError:
+        pass
+    try:
+        return expect_global_id(given, "StaffMember", field="--staff")
+    except InvalidInput:
+        _fail(
+            f"--staff must be a staff member's id as GraphQL shows it (StaffMember.id) "
+            f"or a UUID; got {given!r}",
+            EXIT_CONFIG,
+        )
+
+
 def cmd_token(args: argparse.Namespace) -> None:
     """Register (or update) a development account and print a signed token for it."""
     import uuid as uuid_module
@@ -277,10 +298,7 @@ def cmd_token(args: argparse.Namespace) -> None:
     configure_logging("warning", json=settings.log_json)
     role = Role(args.role)
     is_client = role in (Role.PARTNER_CLIENT, Role.SUPPLIER_CLIENT)
-    try:
-        staff_id = uuid_module.UUID(args.staff) if args.staff else None
-    except ValueError:
-        _fail(f"--staff must be a staff id (a UUID); got {args.staff!r}", EXIT_CONFIG)
+    staff_id = _staff_id(args.staff) if args.staff else None
     clock = SystemClock()
 
     async def run(database_url: str) -> str:
@@ -389,6 +407,10 @@ def cmd_mobile_manifest(args: argparse.Namespace) -> None:
     print(f"wrote {', '.join(str(path) for path in written)}")
 
 
+# Rows `hub import-portal` names on stderr; the rest are in GraphQL (portalImport).
+REPORT_ROWS = 50
+
+
 def cmd_import_portal(args: argparse.Namespace) -> None:
     """Import a council's brokerage export for a contract, showing progress as rows apply.
 
@@ -400,7 +422,7 @@ def cmd_import_portal(args: argparse.Namespace) -> None:
     from hub.embedded import provide_services
     from hub.kit.time import SystemClock
     from hub.la_imports import repository, service
-    from hub.la_imports.models import BatchStatus, ImportFormat, RowStatus
+    from hub.la_imports.models import BatchStatus, ImportFormat
     from hub.logging import configure_logging
     from hub.tenancy import AccessScope
 
@@ -444,8 +466,9 @@ def cmd_import_portal(args: argparse.Namespace) -> None:
             )
             async with read_only(sessions) as session:
                 batch = await repository.get_batch(session, AccessScope.system(), progress.batch_id)
-                invalid = await repository.list_rows(
-                    session, progress.batch_id, limit=50, statuses=[RowStatus.INVALID]
+                # Invalid rows and rows with warnings, each named with its problems.
+                flagged = await repository.list_rows(
+                    session, progress.batch_id, limit=REPORT_ROWS, with_problems=True
                 )
         finally:
             await engine.dispose()
@@ -461,11 +484,14 @@ def cmd_import_portal(args: argparse.Namespace) -> None:
             f"rows, {batch.applied_rows} applied, {batch.unchanged_rows} unchanged, "
             f"{batch.invalid_rows} invalid, {batch.warning_rows} with warnings"
         )
-        for row in invalid:
+        for row in flagged:
             for problem in row.problems:
                 where = f", {problem['column']}" if problem.get("column") else ""
-                print(f"  row {row.row_number}{where}: {problem['problem']}", file=sys.stderr)
-        if batch.invalid_rows > len(invalid):
+                label = "warning: " if problem.get("severity") == "warning" else ""
+                print(
+                    f"  row {row.row_number}{where}: {label}{problem['problem']}", file=sys.stderr
+                )
+        if batch.invalid_rows + batch.warning_rows > len(flagged):
             print("  … and more: see portalImport in GraphQL", file=sys.stderr)
         return EXIT_INVALID_ROWS if batch.invalid_rows else 0
 
@@ -513,7 +539,9 @@ def cmd_supplier_demo_records(args: argparse.Namespace) -> None:
     if args.out == "-":
         sys.stdout.write(text)
     else:
-        Path(args.out).write_text(text, encoding="utf-8")
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)  # e.g. .hub/ before any hub has run
+        out.write_text(text, encoding="utf-8")
         counts = ", ".join(
             f"{len(rows)} {feed.replace('_', ' ')}" for feed, rows in dataset.items()
         )
@@ -577,7 +605,10 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument(
         "--organisation", help="organisation id, ODS code or exact name (all roles but admin)"
     )
-    token.add_argument("--staff", help="staff id (carers; coordinators and managers optionally)")
+    token.add_argument(
+        "--staff",
+        help="staff member's id, as GraphQL shows it or a UUID (carers; office staff optionally)",
+    )
     token.add_argument("--client-id", default="dev-client", help="OAuth client id (client roles)")
     token.add_argument("--scopes", default="", help='space-separated scopes, e.g. "referrals:read"')
     token.add_argument("--subject", help="token subject (default derived from role and ids)")

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from structlog.testing import capture_logs
 
 from connectors.supplier_rest.reference_server import create_app
 from hub.db.engine import SessionFactory
@@ -167,6 +168,46 @@ async def test_dead_upstream_opens_the_shared_breaker_and_it_recovers(
     assert (health.consecutive_failures, health.open_until) == (0, None)
     assert health.last_success_at == clock.now()
     assert health.last_error_code == "UPSTREAM_CIRCUIT_OPEN"  # kept for the office to read
+
+
+async def test_the_run_and_the_log_count_failures_as_the_shared_breaker_does(
+    sessions: SessionFactory, clock: FixedClock, poll: Poller
+) -> None:
+    """Five failures open the breaker, three tries per run: the second run's client opens after
+    its own two tries, and what it records and logs is the shared count the API shows, five."""
+    settings = dataclasses.replace(
+        POLL_SETTINGS, breaker=dataclasses.replace(POLL_SETTINGS.breaker, failure_threshold=5)
+    )
+    assert settings.retry.max_attempts == 3
+    sock = bind_loopback()
+    dead = await make_world(
+        sessions,
+        clock,
+        f"http://127.0.0.1:{sock.getsockname()[1]}",
+        name="dead-roster",
+        reference_suffix="-D",
+    )
+    with capture_logs() as logs:
+        first = await poll(settings, instance_id=dead.instance_id)
+        second = await poll(settings, instance_id=dead.instance_id)
+    sock.close()
+    assert first.status is RunStatus.FAILED
+    assert first.error_code != "UPSTREAM_CIRCUIT_OPEN"
+    assert second.error_code == "UPSTREAM_CIRCUIT_OPEN"
+    assert second.error is not None
+    assert "after 5 consecutive transient failures" in second.error, second.error
+    assert "after 2 consecutive" not in second.error
+    health = await _health(sessions, dead)
+    assert health.consecutive_failures == 5
+    async with sessions() as session:
+        run = await session.get(ConnectorRun, second.run_id)
+        assert run is not None
+        assert run.error == second.error
+    failed = [entry for entry in logs if entry["event"] == "integrations.poll_failed"]
+    assert [entry["consecutive_failures"] for entry in failed] == [3, 5]
+    assert {entry["breaker_opens_at"] for entry in failed} == {5}
+    assert failed[1]["error"] == second.error
+    assert failed[1]["breaker_open_until"] == (clock.now() + timedelta(seconds=30)).isoformat()
 
 
 async def test_a_failed_probe_reopens_the_breaker(

@@ -27,7 +27,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -172,14 +172,22 @@ async def poll_instance(
     except (ConnectorError, credentials.ConnectorNotConfigured, CursorMoved) as failure:
         report.error_code = failure.code
         report.error = failure.message
+    finally:
+        failures, open_until = await _finish(
+            sessions, report, instance, admission.probe, upstream, settings, clock
+        )
+    if report.error_code is not None:
+        # Logged after settling, so it counts what the API shows (consecutiveFailures: the
+        # shared count across runs), not the attempts this run's client made.
         log.warning(
             "integrations.poll_failed",
             connector=instance.name,
-            code=failure.code,
-            error=failure.message,
+            code=report.error_code,
+            error=report.error,
+            consecutive_failures=failures,
+            breaker_opens_at=settings.breaker.failure_threshold,
+            breaker_open_until=open_until.isoformat() if open_until else None,
         )
-    finally:
-        await _finish(sessions, report, instance, admission.probe, upstream, settings, clock)
     return report
 
 
@@ -191,19 +199,27 @@ async def _finish(
     upstream: UpstreamStatus | None,
     settings: PollSettings,
     clock: Clock,
-) -> None:
+) -> tuple[int, datetime | None]:
+    """Settle the run; returns the shared breaker's consecutive failures and open-until."""
     report.status = RunStatus.FAILED if report.error_code else RunStatus.SUCCEEDED
     async with unit_of_work(sessions) as session:
-        await health.settle(
+        now = clock.now()
+        settled = await health.settle(
             session,
             instance.id,
-            now=clock.now(),
+            now=now,
             settings=settings.breaker,
             probe=probe,
             upstream=upstream,
             error_code=report.error_code,
             error=report.error,
         )
+        opened = settled.open_until is not None and settled.open_until > now
+        if report.error_code is not None and opened:
+            # When this run opened the shared breaker, its client only saw this run's attempts
+            # ("opened after 2 consecutive failures"); the run records what the breaker saw.
+            report.error_code = settled.last_error_code
+            report.error = settled.last_error
         if report.run_id is not None:
             run = await repository.get_run(session, report.run_id)
             if run is not None:
@@ -212,6 +228,7 @@ async def _finish(
                 run.error_code = report.error_code
                 run.error = report.error
                 await session.flush()
+        return settled.consecutive_failures, settled.open_until
 
 
 async def _pull_feed(
