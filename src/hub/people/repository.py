@@ -16,7 +16,7 @@ from sqlalchemy import Select, and_, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.packages.models import CarePackage
-from hub.people.models import NhsNumberStatus, Person
+from hub.people.models import NhsNumberStatus, Person, PersonLink, PersonLinkHold
 from hub.tenancy import AccessScope, person_visible
 from hub.visits.models import Visit, VisitAssignment
 
@@ -129,3 +129,11 @@ def add(session: AsyncSession, person: Person) -> None:
 
 def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def add_link(session: AsyncSession, link: PersonLink) -> None:
+    session.add(link)
+
+
+def add_hold(session: AsyncSession, hold: PersonLinkHold) -> None:
+    session.add(hold)

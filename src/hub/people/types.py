@@ -236,3 +236,19 @@ async def _reveal(info: Info, person_id: uuid.UUID, field: str, sealed: bytes | 
     value = service.open_sealed(sealer_for(info.context.settings), person_id, field, sealed)
     info.context.audit.person_read(_AUDIT_FIELDS[field], [person_id])
     return value
+
+
+@strawberry.type(
+    description="Nothing was registered or linked: the NHS number given is held for a record "
+    "whose date of birth or family name did not match. The record you sent is kept whole and "
+    "held for review; nothing of any other record is shown."
+)
+class PersonHeldForReview:
+    code: str = strawberry.field(description="Always `HELD_FOR_REVIEW`.")
+    message: str = strawberry.field(description="What happens next, for a person to read.")
+    reference: strawberry.ID = strawberry.field(
+        description="The hold's reference, to quote when you are contacted about it."
+    )
+    held_by: str = strawberry.field(
+        description="The office whose data-quality worklist reviews it."
+    )
