@@ -33,7 +33,7 @@ from hub.integrations.models import ConnectorInstance, InboundPayload
 from hub.la_imports.models import PortalImportBatch
 from hub.mobile.models import CommandLogEntry, Device
 from hub.packages.models import CarePackage
-from hub.people.models import Person, PersonLink
+from hub.people.models import Person, PersonLink, PersonLinkHold
 from hub.referrals.models import Referral
 from hub.staff.models import StaffMember
 from hub.visits.models import Visit, VisitAssignment
@@ -177,6 +177,23 @@ def person_visible(scope: AccessScope) -> ColumnElement[bool]:
             ),
         )
     return false()
+
+
+def person_link_hold_visible(scope: AccessScope) -> ColumnElement[bool]:
+    """Writes held because their demographics did not match the record holding their NHS
+    number: the receiving office and the sender see the version that was sent; whoever may see
+    the existing record sees the hold too (and, through `person_visible`, that record); admins
+    see all. Nobody learns of the existing record through a hold they could see only as sender
+    or receiver: it is reached through the person's own predicate."""
+    if scope.is_admin:
+        return true()
+    if scope.organisation_id is None:
+        return false()
+    return or_(
+        PersonLinkHold.receiving_organisation_id == scope.organisation_id,
+        PersonLinkHold.sender_organisation_id == scope.organisation_id,
+        PersonLinkHold.existing_person_id.in_(select(Person.id).where(person_visible(scope))),
+    )
 
 
 def staff_visible(scope: AccessScope) -> ColumnElement[bool]:

@@ -68,6 +68,9 @@ CREATE_PACKAGE = """mutation($input: CreateCarePackageInput!) {
     }
 }"""
 
+HOLDS = """{ personLinkHolds { nodes { id source submitted
+    existingPerson { familyName keySafeCode } } } }"""
+
 CASES = """{ exceptionCases(rule: [DATA_QUALITY]) {
     nodes { id title subjectType subjectId personId contract { reference } }
 } }"""
@@ -322,6 +325,14 @@ async def test_registering_a_held_number_with_other_demographics_is_held_and_sho
         )
     assert stored is not None
     assert stored.person_id is None
+
+    # Both versions to whoever may see the existing record (office A); B sees its own only.
+    [theirs] = (await b.office.execute(HOLDS)).ok()["personLinkHolds"]["nodes"]
+    assert (theirs["id"], theirs["existingPerson"]) == (str(hold.id), None)
+    assert theirs["submitted"]["familyName"] == "Intruder"
+    [owners] = (await world.a.office.execute(HOLDS)).ok()["personLinkHolds"]["nodes"]
+    assert owners["submitted"]["familyName"] == "Intruder"
+    assert owners["existingPerson"] == {"familyName": "Crawley", "keySafeCode": "4242"}
 
     # The event of the hold names neither the person nor what differed.
     [event] = await _events(sessions, "person.link_held")

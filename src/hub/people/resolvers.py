@@ -37,6 +37,7 @@ from hub.graphql.pagination import (
     build_connection,
     page_size,
     text_text_id_cursor,
+    time_id_cursor,
 )
 from hub.graphql.permissions import OFFICE, allow
 from hub.organisations import repository as organisations
@@ -45,7 +46,7 @@ from hub.people.inputs import RegisterPersonInput, SetAccessDetailsInput, Update
 from hub.people.loaders import person_type, resolve_person
 from hub.people.models import Person as PersonRow
 from hub.people.sealing import sealer_for
-from hub.people.types import Person, PersonHeldForReview
+from hub.people.types import Person, PersonHeldForReview, PersonLinkHold
 from hub.people.vocabulary import MedicationSupport as SupportValue
 from hub.tenancy import AccessScope
 
@@ -80,6 +81,27 @@ SetAccessDetailsResult = Annotated[
 
 @strawberry.type
 class PersonQuery:
+    @strawberry.field(
+        description="Writes held because the NHS number they carried belongs to a record whose "
+        "date of birth or family name did not match: those your office receives or sent, and "
+        "those naming a person you may see. Newest first.",
+        extensions=allow(*OFFICE, Role.COMMISSIONER, Role.ADMIN),
+    )
+    async def person_link_holds(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[PersonLinkHold]:
+        limit = page_size(first)
+        key = time_id_cursor(after)
+        scope = AccessScope.of(info.context.require_principal())
+        async with read_only(info.context.sessions) as session:
+            rows = await repository.list_holds(session, scope, limit=limit + 1, after=key)
+        return build_connection(
+            rows,
+            limit,
+            PersonLinkHold.from_model,
+            lambda row: (row.created_at.isoformat(), str(row.id)),
+        )
+
     @strawberry.field(
         description="People receiving care that you may see, by family name, a page at a time. "
         "`search` takes an NHS number (spaces allowed) or words of a name.",
