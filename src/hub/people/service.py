@@ -421,7 +421,32 @@ async def import_person(
     else:
         person.nhs_number, person.nhs_number_status = check.normalised, NhsNumberStatus.UNVERIFIED
     person.nhs_number_source = source.strip() if check is not None else None
-    await _insert(session, person)
+    try:
+        async with session.begin_nested():
+            await _insert(session, person)
+    except DuplicateNhsNumber:
+        # Another write of the same number committed first: it is now a held number like any
+        # other, and goes through the match (never answered as "already registered").
+        if person in session:
+            session.expunge(person)
+        existing = (
+            await repository.get_by_checked_nhs_number(session, person.nhs_number)
+            if person.nhs_number is not None
+            else None
+        )
+        if existing is None or check is None:  # pragma: no cover - the index proves it
+            raise
+        return await _imported_held_number(
+            session,
+            existing,
+            details,
+            check,
+            source.strip(),
+            readers,
+            actor,
+            clock,
+            organisation_id,
+        )
     await record(
         session,
         NewEvent(
