@@ -153,7 +153,7 @@ class Resolution(StrEnum):
 MATCH_FIELDS = ("nhs_number", "date_of_birth", "family_name")
 # Characters that differ between two spellings of one family name without making it another:
 # spaces, hyphens and dashes, apostrophes and their look-alikes.
-_NAME_NOISE = re.compile(r"[\s\-\u2010-\u2015'\u2018\u2019\u02bc`\u00b4.]+")
+_NAME_NOISE = re.compile(r"[\s\-\u2010-\u2015'\u2018\u2019\u02bc`\u00b4]+")
 
 
 @dataclass(frozen=True, slots=True)
