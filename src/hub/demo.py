@@ -798,7 +798,7 @@ class _DemoBuilder:
                 and self.sealer is not None
                 and (details.risks.lives_alone or k % 2 == 0)
             )
-            person = await people.register_person(
+            registration = await people.register_person(
                 self.session,
                 self.office,
                 details=details,
@@ -813,6 +813,8 @@ class _DemoBuilder:
                 key_safe_code=f"{(k * 7919) % 10000:04d}" if has_access else None,
                 sealer=self.sealer,
             )
+            person = registration.person
+            assert person is not None  # demo numbers are fresh: nothing is held
             if plan.starting_next_week:
                 starts_on = self.today + timedelta(days=7)
             elif plan.transferred:

@@ -33,7 +33,7 @@ from hub.integrations.models import ConnectorInstance, InboundPayload
 from hub.la_imports.models import PortalImportBatch
 from hub.mobile.models import CommandLogEntry, Device
 from hub.packages.models import CarePackage
-from hub.people.models import Person
+from hub.people.models import Person, PersonLink, PersonLinkHold
 from hub.referrals.models import Referral
 from hub.staff.models import StaffMember
 from hub.visits.models import Visit, VisitAssignment
@@ -129,12 +129,22 @@ def visit_visible(scope: AccessScope) -> ColumnElement[bool]:
     return false()
 
 
+def _linked_person_ids(scope: AccessScope) -> Select[uuid.UUID]:
+    return select(PersonLink.person_id).where(PersonLink.organisation_id == scope.organisation_id)
+
+
 def person_visible(scope: AccessScope) -> ColumnElement[bool]:
+    """Who a person belongs to: the organisation that registered them, the organisations their
+    packages and referrals name, and those linked by a recorded demographic match
+    (`PersonLink`). Nothing else: knowing a person's id or NHS number grants no sight of them,
+    and the write paths that create a package or referral for an existing person go through
+    `hub.people.service`'s match first."""
     if scope.is_admin:
         return true()
     if scope.is_office:
         return or_(
             Person.registered_by_id == scope.organisation_id,
+            Person.id.in_(_linked_person_ids(scope)),
             Person.id.in_(
                 select(CarePackage.person_id).where(
                     CarePackage.provider_id == scope.organisation_id
@@ -145,22 +155,45 @@ def person_visible(scope: AccessScope) -> ColumnElement[bool]:
             ),
         )
     if scope.is_commissioner:
-        return Person.id.in_(
-            select(CarePackage.person_id).where(
-                CarePackage.contract_id.in_(_commissioned_contract_ids(scope))
-            )
+        return or_(
+            Person.id.in_(_linked_person_ids(scope)),
+            Person.id.in_(
+                select(CarePackage.person_id).where(
+                    CarePackage.contract_id.in_(_commissioned_contract_ids(scope))
+                )
+            ),
         )
     if scope.is_carer:
         return Person.id.in_(
             select(CarePackage.person_id).where(CarePackage.id.in_(_my_package_ids(scope)))
         )
     if scope.role is Role.PARTNER_CLIENT:
-        return Person.id.in_(
-            select(Referral.person_id).where(
-                Referral.referrer_organisation_id == scope.organisation_id
-            )
+        return or_(
+            Person.id.in_(_linked_person_ids(scope)),
+            Person.id.in_(
+                select(Referral.person_id).where(
+                    Referral.referrer_organisation_id == scope.organisation_id
+                )
+            ),
         )
     return false()
+
+
+def person_link_hold_visible(scope: AccessScope) -> ColumnElement[bool]:
+    """Writes held because their demographics did not match the record holding their NHS
+    number: the receiving office and the sender see the version that was sent; whoever may see
+    the existing record sees the hold too (and, through `person_visible`, that record); admins
+    see all. Nobody learns of the existing record through a hold they could see only as sender
+    or receiver: it is reached through the person's own predicate."""
+    if scope.is_admin:
+        return true()
+    if scope.organisation_id is None:
+        return false()
+    return or_(
+        PersonLinkHold.receiving_organisation_id == scope.organisation_id,
+        PersonLinkHold.sender_organisation_id == scope.organisation_id,
+        PersonLinkHold.existing_person_id.in_(select(Person.id).where(person_visible(scope))),
+    )
 
 
 def staff_visible(scope: AccessScope) -> ColumnElement[bool]:

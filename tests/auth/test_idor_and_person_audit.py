@@ -26,6 +26,7 @@ from hub.integrations.models import ConnectorKind
 from hub.kit.time import FixedClock
 from hub.la_imports.models import PortalImportRow, RowStatus
 from hub.organisations.models import Organisation, OrganisationKind
+from hub.people.models import PersonLinkHold
 from hub.referrals.models import ReferralSource
 from hub.tenancy import AccessScope
 from tests import builders
@@ -99,6 +100,19 @@ async def world(sessions: SessionFactory, clock: FixedClock) -> World:
             person_id=person_1.id,
             contract_id=contract_x.id,
         )
+        # A council's write that named person 1's NHS number with other details: held, and
+        # readable with person 1 by provider A's office (which may see person 1).
+        session.add(
+            PersonLinkHold(
+                existing_person_id=person_1.id,
+                receiving_organisation_id=provider_b.id,
+                sender_organisation_id=council_y.id,
+                source="la-portal:test",
+                submitted={"familyName": "Someone"},
+                actor="test",
+            )
+        )
+        await session.flush()
     return World(
         provider_a=provider_a.id,
         provider_b=provider_b.id,
@@ -222,6 +236,10 @@ PERSON_FIELD_QUERIES: dict[str, tuple[str, str]] = {
         "person",
     ),
     "Referral.person": ("query($r: ID!) { referral(id: $r) { person { givenName } } }", "person"),
+    "PersonLinkHold.existingPerson": (
+        "{ personLinkHolds { nodes { existingPerson { givenName } } } }",
+        "existingPerson",
+    ),
     "Mutation.updatePersonRisks": (
         "mutation($p: ID!) { updatePersonRisks(input: {personId: $p, riskFlags: {falls: true}}) "
         "{ ... on Person { givenName } } }",
@@ -548,6 +566,7 @@ LISTS = {
     "quarantinedCommands": "{ quarantinedCommands { nodes { id } } }",
     "exceptionCases": "{ exceptionCases { nodes { id } } }",
     "portalImports": "{ portalImports { nodes { id } } }",
+    "personLinkHolds": "{ personLinkHolds { nodes { id } } }",
     "connectorInstances": "{ connectorInstances { nodes { id } } }",
     "inboundPayloads": "{ inboundPayloads { nodes { id } } }",
     "governanceRuleFailures": "{ governanceRuleFailures { nodes { id } } }",

@@ -403,27 +403,26 @@ async def test_each_interaction_takes_only_its_own_shape(partner: Partner) -> No
     ]
 
 
-async def test_another_senders_identifier_is_a_conflict(
+async def test_another_senders_identifier_is_its_own_referral(
     partner: Partner, sessions: SessionFactory, http: Any, identities: Any
 ) -> None:
+    """Identifiers are scoped to their sender: a 409 here would tell one partner that another
+    had referred someone under that identifier."""
     from tests.fhir.conftest import make_partner
 
-    await partner.post("ServiceRequest", encode(payload("gp_referral")))
+    first = await partner.post("ServiceRequest", encode(payload("gp_referral")))
     other = await make_partner(http, identities, sessions, ods_code="Y99902")
 
     response = await other.post("ServiceRequest", encode(payload("gp_referral")))
 
-    assert response.status_code == 409
-    assert brief(outcome_of(response))[0] == (
-        "error",
-        "duplicate",
-        "ServiceRequest.identifier[0]",
-        "duplicate-referral",
-    )
-    assert len(await referrals(sessions)) == 1
+    assert first.status_code == response.status_code == 201
+    first_id = first.headers["location"].rsplit("/", 1)[1]
+    assert response.headers["location"].rsplit("/", 1)[1] != first_id
+    assert first_id not in response.text
+    assert len(await referrals(sessions)) == 2
     assert [row.status for row in await archived(sessions)] == [
         InboundStatus.APPLIED,
-        InboundStatus.REJECTED,
+        InboundStatus.APPLIED,
     ]
 
 

@@ -93,7 +93,10 @@ async def parties(sessions: SessionFactory) -> Parties:
             session, commissioner=commissioner, provider=other_provider
         )
         person = await builders.create_person(
-            session, falls_risk=True, medication_support=MedicationSupport.ADMINISTER
+            session,
+            falls_risk=True,
+            medication_support=MedicationSupport.ADMINISTER,
+            registered_by_id=provider.id,
         )
     return Parties(provider, other_provider, contract, other_contract, person)
 

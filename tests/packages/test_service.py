@@ -76,7 +76,8 @@ async def world(sessions: SessionFactory) -> World:
         other_contract = await builders.create_contract(
             session, commissioner=commissioner, provider=other_provider
         )
-        person = await builders.create_person(session)
+        # Registered by the provider's office: a person belongs to whoever registered them.
+        person = await builders.create_person(session, registered_by_id=provider.id)
     return World(provider, other_provider, commissioner, contract, other_contract, person)
 
 
@@ -159,6 +160,12 @@ async def test_create_package_checks_contract_provider_person_dates_and_referenc
         theirs = await builders.create_person(session)
         await builders.create_package(session, contract=world.other_contract, person=theirs)
     assert isinstance(await refused(person_id=theirs.id), PackagePersonNotFound)
+    # Nor a person another office registered and has not yet set up a package for.
+    async with unit_of_work(sessions) as session:
+        registered_elsewhere = await builders.create_person(
+            session, registered_by_id=world.other_provider.id
+        )
+    assert isinstance(await refused(person_id=registered_elsewhere.id), PackagePersonNotFound)
 
 
 async def test_every_legal_and_illegal_status_move(

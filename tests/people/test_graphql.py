@@ -229,6 +229,8 @@ async def test_register_person_checks_the_nhs_number_at_the_edge(
     # person before any package links them).
     assert created["keySafeCode"] == "4242"
 
+    # Registering the same number again is refused only because the office can see the
+    # record already (another office's number goes through the demographic match instead).
     duplicate = (await office.execute(REGISTER, {"input": _register_input()})).ok()[
         "registerPerson"
     ]

@@ -88,15 +88,18 @@ async def _register(
     sessions: SessionFactory, clock: FixedClock, nhs_number: str | None, **kwargs: object
 ) -> Person:
     async with unit_of_work(sessions) as session:
-        return await service.register_person(
+        office = await builders.create_organisation(session, name="Registering Office")
+        registration = await service.register_person(
             session,
-            AccessScope(Role.COORDINATOR, None, None),
+            AccessScope(Role.COORDINATOR, office.id, None),
             details=DETAILS,
             nhs_number=nhs_number,
             actor="staff:office",
             clock=clock,
             **kwargs,  # type: ignore[arg-type]
         )
+    assert registration.person is not None
+    return registration.person
 
 
 async def test_registering_normalises_and_records_an_event(
@@ -141,9 +144,13 @@ async def test_registering_refuses_a_number_that_is_not_valid(
 async def test_a_checked_number_belongs_to_one_record(
     sessions: SessionFactory, clock: FixedClock
 ) -> None:
-    await _register(sessions, clock, VALID)
+    first = await _register(sessions, clock, VALID)
+    scope = AccessScope(Role.COORDINATOR, first.registered_by_id, None)
     with pytest.raises(DuplicateNhsNumber):
-        await _register(sessions, clock, "943-476-5919")
+        async with unit_of_work(sessions) as session:
+            await service.register_person(
+                session, scope, details=DETAILS, nhs_number="943-476-5919", actor="a", clock=clock
+            )
     without = await _register(sessions, clock, None)
     assert (without.nhs_number, without.nhs_number_status) == (None, NhsNumberStatus.ABSENT)
 
@@ -206,10 +213,12 @@ async def test_an_import_keeps_a_failing_number_and_flags_it(
                     source="la-portal",
                     actor="connector:la-portal",
                     clock=clock,
+                    readers=(),
                 )
             )
     assert [r.created for r in results] == [True, True]
     person = results[0].person
+    assert person is not None
     assert (person.nhs_number, person.nhs_number_status, person.nhs_number_source) == (
         FAILING,
         NhsNumberStatus.FAILED_CHECK,
@@ -232,8 +241,10 @@ async def test_an_import_refuses_a_placeholder_as_an_identifier_but_keeps_the_pe
             source="gp-referral:Y99901",
             actor="a",
             clock=clock,
+            readers=(),
         )
     assert result.created
+    assert result.person is not None
     assert (result.person.nhs_number, result.person.nhs_number_status) == (
         None,
         NhsNumberStatus.ABSENT,
@@ -254,7 +265,9 @@ async def test_importing_a_known_valid_number_returns_the_existing_record(
             source="la-portal",
             actor="a",
             clock=clock,
+            readers=(AccessScope(Role.COORDINATOR, registered.registered_by_id, None),),
         )
+    assert again.person is not None
     assert (again.created, again.person.id) == (False, registered.id)
     assert [e.type for e in await _events(sessions, registered.id)] == ["person.registered"]
 
@@ -398,9 +411,11 @@ async def test_the_registering_office_sees_the_person_before_any_package(
         elsewhere = await builders.create_organisation(session)
     scope = AccessScope(Role.COORDINATOR, office.id, None)
     async with unit_of_work(sessions) as session:
-        person = await service.register_person(
+        registration = await service.register_person(
             session, scope, details=DETAILS, nhs_number=VALID, actor="staff:office", clock=clock
         )
+    person = registration.person
+    assert person is not None
     async with read_only(sessions) as session:
         assert (await service.get(session, scope, person.id)).id == person.id
         with pytest.raises(PersonNotFound):

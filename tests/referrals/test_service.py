@@ -24,7 +24,6 @@ from hub.organisations.models import Organisation, OrganisationKind
 from hub.people.models import Person
 from hub.referrals import repository, service
 from hub.referrals.errors import (
-    DuplicateSourceIdentifier,
     IllegalReferralTransition,
     PackageDoesNotMatchReferral,
     ReferralClosed,
@@ -198,9 +197,11 @@ async def test_a_resent_referral_is_applied_once_and_identifiers_are_checked(
     real_lookup = repository.get_by_source
     lookups: list[str] = []
 
-    async def lost_race(session: AsyncSession, system: str, identifier: str) -> Referral | None:
+    async def lost_race(
+        session: AsyncSession, sender: uuid.UUID | None, system: str, identifier: str
+    ) -> Referral | None:
         lookups.append(identifier)
-        return None if len(lookups) == 1 else await real_lookup(session, system, identifier)
+        return None if len(lookups) == 1 else await real_lookup(session, sender, system, identifier)
 
     monkeypatch.setattr(repository, "get_by_source", lost_race)
     raced = await receive(sessions, clock, world, source_system="e-rs", source_identifier="UBRN1")
@@ -208,18 +209,19 @@ async def test_a_resent_referral_is_applied_once_and_identifiers_are_checked(
     assert (raced.created, raced.referral.id) == (False, first.referral.id)
     monkeypatch.undo()
 
-    # Another sender reusing the identifier is refused, without seeing whose referral it is.
-    with pytest.raises(DuplicateSourceIdentifier) as refused:
-        await receive(
-            sessions,
-            clock,
-            world,
-            scope=world.partner_scope(world.other_partner),
-            source_system="e-rs",
-            source_identifier="UBRN1",
-        )
-    assert refused.value.code == "DUPLICATE_SOURCE_IDENTIFIER"
-    assert str(world.provider.id) not in refused.value.message
+    # Another sender reusing the identifier makes its own referral: identifiers are scoped to
+    # their sender, so the answer cannot tell it that someone else used the identifier.
+    theirs = await receive(
+        sessions,
+        clock,
+        world,
+        scope=world.partner_scope(world.other_partner),
+        source_system="e-rs",
+        source_identifier="UBRN1",
+    )
+    assert theirs.created
+    assert theirs.referral.id != first.referral.id
+    assert theirs.referral.referrer_organisation_id == world.other_partner.id
     for system, identifier, field in [
         ("e-rs", None, "sourceIdentifier"),
         (None, "UBRN", "sourceSystem"),

@@ -46,6 +46,7 @@ from hub.governance.errors import (
 from hub.governance.lifecycle import (
     ActionKind,
     CaseCommand,
+    CaseSeverity,
     CaseStatus,
     can,
     check,
@@ -1002,3 +1003,52 @@ def _iso(value: datetime | None) -> str | None:
 
 def _minutes(delta: timedelta) -> float:
     return round(delta.total_seconds() / 60, 1)
+
+
+# --- person-link holds ---------------------------------------------------------------------------
+
+
+async def hold_person_write_for_review(
+    session: AsyncSession,
+    *,
+    hold_id: uuid.UUID,
+    receiving_organisation_id: uuid.UUID | None,
+    contract_id: uuid.UUID | None,
+    source: str,
+    submitted: Mapping[str, Any],
+    clock: Clock,
+    actor: str = SYSTEM_ACTOR,
+) -> Opened:
+    """The data-quality case for a write held by `hub.people.service.hold_write`: a person's
+    NHS number arrived with a date of birth or family name that does not match the record
+    holding it. The case is the receiving office's (and, with `contract_id`, its commissioner's,
+    who may have sent it). It carries the sender's version only: the existing record is
+    reached through the hold by those who may already see it, and never named here, so the
+    case and its events show nothing of it to the sender."""
+    return await open_case(
+        session,
+        CaseSpec(
+            rule=CaseRule.DATA_QUALITY,
+            subject_type="person_link_hold",
+            subject_id=hold_id,
+            severity=CaseSeverity.MEDIUM,
+            title=f"Person held for review: the NHS number sent by {source} did not match "
+            "the date of birth and family name the hub holds for it",
+            contract_id=contract_id,
+            provider_id=receiving_organisation_id,
+            details={
+                "hold_id": str(hold_id),
+                "source": source,
+                "submitted": {
+                    name: value
+                    for name, value in submitted.items()
+                    if name not in ("accessDetailsSealed", "keySafeSealed")
+                },
+                "next_step": "confirm the person's identity with the sender (NHS number, date "
+                "of birth, family name, as a PDS trace would) and correct the record or the "
+                "sender's details; nothing was linked meanwhile",
+            },
+        ),
+        clock=clock,
+        actor=actor,
+    )

@@ -20,7 +20,12 @@ How a row is applied, through the owning domains' services (`hub.people.service`
 - ``new``: the person is found by NHS number, or imported (a brokerage export carries no
   address, so a new person gets the NHS "address not known" pseudo-postcode ZZ99 3WZ and the
   package records the access-details information gap for the office to fill); the care package
-  is created on the contract (status referred) with the council's reference.
+  is created on the contract (status referred) with the council's reference. A number the hub
+  holds for a person the contract's provider or commissioner cannot already see is used only
+  when the row's date of birth and family name match that record (`hub.people.service`); a
+  mismatch creates nothing: the row is kept whole with status ``invalid`` and the problem
+  ``held_for_review``, and a data-quality case is opened for the provider's office. The row's
+  answer says who reviews it and shows nothing of the other record.
 - ``change``: the package must exist on the contract and be for the person with that NHS
   number; the changed terms are recorded.
 - ``end``: the same checks; the package is ended with the last day of care in the reason.
@@ -61,11 +66,13 @@ from connectors.la_portal import (
 )
 from connectors.la_portal.columns import ValueProblem, column_key, read_date
 from connectors.records.portal import CommissionedPackageChange, PackageChangeType
+from hub.accounts.models import Role
 from hub.contracts.models import Contract
 from hub.db.engine import SessionFactory
 from hub.db.uow import unit_of_work
 from hub.errors import Forbidden, HubError, InvalidInput, NotFound
 from hub.events.log import NewEvent, record
+from hub.governance import service as governance
 from hub.integrations import archive
 from hub.integrations.models import InboundChannel, InboundStatus
 from hub.kit.ids import uuid7
@@ -333,6 +340,16 @@ class _Context:
     scope: AccessScope = field(default_factory=AccessScope.system)
 
 
+class _RowHeld(Exception):
+    """A 'new' row whose NHS number is held for a record its demographics do not match. Raised
+    inside the row's savepoint (which creates nothing), handled after it (the hold is kept)."""
+
+    def __init__(self, existing_person_id: uuid.UUID, change: CommissionedPackageChange) -> None:
+        super().__init__("held for review")
+        self.existing_person_id = existing_person_id
+        self.change = change
+
+
 class _RowRefused(Exception):
     """A valid row the hub cannot apply; becomes the row's error problem."""
 
@@ -419,6 +436,10 @@ async def _apply_item(session: AsyncSession, context: _Context, item: _Item) -> 
             await _keep_invalid(
                 session, context, item, [*warnings, refused.problem], _raw_of(record_), key
             )
+            return
+        except _RowHeld as held:
+            problem = await _hold(session, context, item, held)
+            await _keep_invalid(session, context, item, [*warnings, problem], _raw_of(record_), key)
             return
         except IntegrityError:
             # The same content applied by an import running alongside this one: it won.
@@ -598,8 +619,16 @@ async def _new_package(
         source=f"la-portal:{context.contract.reference}",
         actor=context.actor,
         clock=context.clock,
-        organisation_id=context.contract.provider_id,
+        # The package makes the person visible to both; each must already see them or match.
+        readers=(
+            AccessScope(Role.REGISTERED_MANAGER, context.contract.provider_id, None),
+            AccessScope(Role.COMMISSIONER, context.contract.commissioner_id, None),
+        ),
+        organisation_id=context.contract.commissioner_id,
     )
+    if imported.person is None:
+        assert imported.held_against is not None
+        raise _RowHeld(imported.held_against, change)
     package = await packages.create_package(
         session,
         scope=context.scope,
@@ -621,6 +650,54 @@ async def _new_package(
             information_gaps=[InformationGap.ACCESS_DETAILS],
         )
     return package.id, imported.person.id
+
+
+async def _hold(
+    session: AsyncSession, context: _Context, item: _Item, held: _RowHeld
+) -> dict[str, Any]:
+    """Keep a held row's person for the provider's office to review, open its data-quality
+    case, and answer the row with what happens next (never with the other record)."""
+    change = held.change
+    source = f"la-portal:{context.contract.reference}"
+    hold = await people.hold_write(
+        session,
+        existing_person_id=held.existing_person_id,
+        receiving_organisation_id=context.contract.provider_id,
+        sender_organisation_id=context.contract.commissioner_id,
+        source=source,
+        submitted={
+            "nhsNumber": change.nhs_number,
+            "givenName": change.given_name,
+            "familyName": change.family_name,
+            "dateOfBirth": change.birth_date.isoformat() if change.birth_date else None,
+            "batchId": str(context.batch.id),
+            "rowNumber": item.row_number,
+            "row": dict(_raw_of(change)),
+        },
+        actor=context.actor,
+        clock=context.clock,
+    )
+    await governance.hold_person_write_for_review(
+        session,
+        hold_id=hold.id,
+        receiving_organisation_id=context.contract.provider_id,
+        contract_id=context.contract.id,
+        source=source,
+        submitted=hold.submitted,
+        clock=context.clock,
+        actor=context.actor,
+    )
+    provider = await repository.organisation(session, context.contract.provider_id)
+    office = provider.name if provider is not None else "the provider's office"
+    return {
+        "column": "nhs_number",
+        "problem": f"held for review by {office}: nothing was created; they will confirm the "
+        "person's NHS number, date of birth and family name before the package is set up "
+        f"(hold {hold.id})",
+        "code": "held_for_review",
+        "severity": Severity.ERROR.value,
+        "raw_value": change.nhs_number_check.given,
+    }
 
 
 def _check_provider(context: _Context, change: CommissionedPackageChange) -> None:

@@ -2,8 +2,7 @@
 `package_visible`, so a package outside the caller's scope is simply not there.
 
 The lookups of contracts and people are the package service's view of the rows a package points
-at; each applies that table's own tenancy predicate (with the one exception documented on
-`attachable_person`).
+at; each applies that table's own tenancy predicate, without exception.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from hub.packages.lifecycle import PackageStatus
 from hub.packages.models import CarePackage, ScheduleEntry
 from hub.packages.triage import Rag
 from hub.people.models import Person
-from hub.referrals.models import Referral
 from hub.staff.models import StaffMember
 from hub.tenancy import AccessScope, contract_visible, package_visible, person_visible
 
@@ -178,19 +176,16 @@ async def person_of(session: AsyncSession, package: CarePackage) -> Person:
 async def attachable_person(
     session: AsyncSession, scope: AccessScope, person_id: uuid.UUID
 ) -> Person | None:
-    """The person a new package may be for: one the caller can see, or one nobody has yet.
+    """The person a new package may be for: one the caller can already see, nobody else.
 
-    `person_visible` shows an office only the people its packages and referrals concern, so a
-    person just registered for a new package would be invisible to the very office setting the
-    package up. A person with no package and no referral at all belongs to no provider yet and
-    may be taken on; a person on another provider's package or referral stays invisible, so
-    knowing their id does not let an office attach itself to them.
+    An office sees the people it registered, those its packages and referrals concern and those
+    linked to it by a recorded demographic match (`person_visible`). A person another office
+    registered is that office's even before any package names them: knowing their id gives no
+    right to attach a package and so to read their record. Reaching another organisation's
+    person goes through `hub.people.service`'s demographic match, never through an id.
     """
-    unattached = ~Person.id.in_(select(CarePackage.person_id)) & ~Person.id.in_(
-        select(Referral.person_id).where(Referral.person_id.is_not(None))
-    )
     result = await session.scalars(
-        select(Person).where(Person.id == person_id, person_visible(scope) | unattached)
+        select(Person).where(Person.id == person_id, person_visible(scope))
     )
     return result.one_or_none()
 

@@ -5,8 +5,8 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, Text, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import ForeignKey, Index, LargeBinary, Text, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db.base import Entity, pg_enum
@@ -71,3 +71,57 @@ class Person(Entity):
         ),
         Index("ix_people_family_name", "family_name"),
     )
+
+
+class LinkBasis(StrEnum):
+    REGISTERED = "registered"  # the organisation's office registered the person
+    DEMOGRAPHIC_MATCH = "demographic_match"  # NHS number, date of birth and family name matched
+
+
+class PersonLink(Entity):
+    """An organisation linked to a person it did not register, and the evidence it gave.
+
+    A person belongs to the organisation that registered them and to the organisations their
+    packages and referrals name. Another organisation's write (a portal row, a registration,
+    a referral) reaches an existing person only through a recorded demographic match; this row
+    is that record, and `hub.tenancy.person_visible` lets the linked organisation see the person.
+    """
+
+    __tablename__ = "person_links"
+
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("people.id"))
+    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
+    basis: Mapped[LinkBasis] = mapped_column(pg_enum(LinkBasis, "person_link_basis"))
+    # Where the write came from (e.g. "la-portal:LA-2026-07", "office").
+    source: Mapped[str] = mapped_column(Text)
+    # The fields that matched, e.g. ["nhs_number", "date_of_birth", "family_name"].
+    matched_fields: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), server_default=text("'{}'::text[]")
+    )
+    actor: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (UniqueConstraint("person_id", "organisation_id"),)
+
+
+class PersonLinkHold(Entity):
+    """A write that named an existing person's NHS number without matching their date of birth
+    and family name: kept whole, linked to nobody, held for the receiving office to review.
+
+    `submitted` is the version the sender gave (their own data); the existing record is only
+    referred to by id and is shown to nobody who could not already see it.
+    """
+
+    __tablename__ = "person_link_holds"
+
+    existing_person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("people.id"))
+    # The office whose data-quality worklist holds it (the provider the write was for).
+    receiving_organisation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organisations.id")
+    )
+    # Who sent it (a commissioner, a partner, the registering office itself).
+    sender_organisation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
+    source: Mapped[str] = mapped_column(Text)
+    submitted: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    actor: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_person_link_holds_existing_person_id", "existing_person_id"),)

@@ -16,8 +16,8 @@ from sqlalchemy import Select, and_, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.packages.models import CarePackage
-from hub.people.models import NhsNumberStatus, Person
-from hub.tenancy import AccessScope, person_visible
+from hub.people.models import NhsNumberStatus, Person, PersonLink, PersonLinkHold
+from hub.tenancy import AccessScope, person_link_hold_visible, person_visible
 from hub.visits.models import Visit, VisitAssignment
 
 # Statuses whose number identifies exactly one record (the partial unique index).
@@ -129,3 +129,31 @@ def add(session: AsyncSession, person: Person) -> None:
 
 def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def add_link(session: AsyncSession, link: PersonLink) -> None:
+    session.add(link)
+
+
+def add_hold(session: AsyncSession, hold: PersonLinkHold) -> None:
+    session.add(hold)
+
+
+async def list_holds(
+    session: AsyncSession,
+    scope: AccessScope,
+    *,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None = None,
+) -> Sequence[PersonLinkHold]:
+    """Held writes the caller may see (`person_link_hold_visible`), newest first."""
+    query = (
+        select(PersonLinkHold)
+        .where(person_link_hold_visible(scope))
+        .order_by(PersonLinkHold.created_at.desc(), PersonLinkHold.id.desc())
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(tuple_(PersonLinkHold.created_at, PersonLinkHold.id) < tuple_(*after))
+    result = await session.scalars(query)
+    return result.all()

@@ -13,6 +13,7 @@ Every field returning people records the read in the access log.
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 import strawberry
@@ -20,6 +21,7 @@ import strawberry
 from hub.accounts.models import Role
 from hub.db.uow import read_only, unit_of_work
 from hub.errors import HubError, InvalidInput
+from hub.governance import service as governance
 from hub.graphql.context import Info
 from hub.graphql.errors import (
     ConflictError,
@@ -35,14 +37,16 @@ from hub.graphql.pagination import (
     build_connection,
     page_size,
     text_text_id_cursor,
+    time_id_cursor,
 )
 from hub.graphql.permissions import OFFICE, allow
+from hub.organisations import repository as organisations
 from hub.people import repository, service
 from hub.people.inputs import RegisterPersonInput, SetAccessDetailsInput, UpdatePersonRisksInput
 from hub.people.loaders import person_type, resolve_person
 from hub.people.models import Person as PersonRow
 from hub.people.sealing import sealer_for
-from hub.people.types import Person
+from hub.people.types import Person, PersonHeldForReview, PersonLinkHold
 from hub.people.vocabulary import MedicationSupport as SupportValue
 from hub.tenancy import AccessScope
 
@@ -57,7 +61,12 @@ MAX_SEARCH_TERMS = 5
 MAX_SEARCH_LENGTH = 100
 
 RegisterPersonResult = Annotated[
-    Person | InvalidInputError | NotFoundError | ConflictError | ForbiddenError,
+    Person
+    | PersonHeldForReview
+    | InvalidInputError
+    | NotFoundError
+    | ConflictError
+    | ForbiddenError,
     strawberry.union("RegisterPersonResult"),
 ]
 UpdatePersonRisksResult = Annotated[
@@ -72,6 +81,27 @@ SetAccessDetailsResult = Annotated[
 
 @strawberry.type
 class PersonQuery:
+    @strawberry.field(
+        description="Writes held because the NHS number they carried belongs to a record whose "
+        "date of birth or family name did not match: those your office receives or sent, and "
+        "those naming a person you may see. Newest first.",
+        extensions=allow(*OFFICE, Role.COMMISSIONER, Role.ADMIN),
+    )
+    async def person_link_holds(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[PersonLinkHold]:
+        limit = page_size(first)
+        key = time_id_cursor(after)
+        scope = AccessScope.of(info.context.require_principal())
+        async with read_only(info.context.sessions) as session:
+            rows = await repository.list_holds(session, scope, limit=limit + 1, after=key)
+        return build_connection(
+            rows,
+            limit,
+            PersonLinkHold.from_model,
+            lambda row: (row.created_at.isoformat(), str(row.id)),
+        )
+
     @strawberry.field(
         description="People receiving care that you may see, by family name, a page at a time. "
         "`search` takes an NHS number (spaces allowed) or words of a name.",
@@ -113,7 +143,10 @@ class PersonQuery:
 class PersonMutation:
     @strawberry.mutation(
         description="Register a person receiving care. A given NHS number must pass the "
-        "modulus-11 check and not belong to another record. Office staff only.",
+        "modulus-11 check. A number the hub already holds for someone you cannot see is linked "
+        "only when the date of birth and family name match (you then see that record); "
+        "otherwise nothing is registered and your record is held for your office's review "
+        "(PersonHeldForReview). Office staff only.",
         extensions=allow(*OFFICE),
     )
     async def register_person(self, info: Info, input: RegisterPersonInput) -> RegisterPersonResult:
@@ -122,7 +155,7 @@ class PersonMutation:
         try:
             details = input.to_details()
             async with unit_of_work(context.sessions) as session:
-                row = await service.register_person(
+                registration = await service.register_person(
                     session,
                     scope,
                     details=details,
@@ -138,9 +171,28 @@ class PersonMutation:
                     actor=context.actor,
                     clock=context.clock,
                 )
+                if registration.hold is not None:
+                    hold = registration.hold
+                    await governance.hold_person_write_for_review(
+                        session,
+                        hold_id=hold.id,
+                        receiving_organisation_id=hold.receiving_organisation_id,
+                        contract_id=None,
+                        source=hold.source,
+                        submitted=hold.submitted,
+                        clock=context.clock,
+                        actor=context.actor,
+                    )
+                    office = (
+                        await organisations.get(session, hold.receiving_organisation_id)
+                        if hold.receiving_organisation_id is not None
+                        else None
+                    )
+                    return held_for_review(hold.id, office.name if office else "the hub's admins")
         except HubError as error:
             return expected_error(error)
-        return _returned(info, row)
+        assert registration.person is not None
+        return _returned(info, registration.person)
 
     @strawberry.mutation(
         description="Replace a person's risk flags (falls, safeguarding, DNAR and escalation "
@@ -199,6 +251,17 @@ class PersonMutation:
         except HubError as error:
             return expected_error(error)
         return _returned(info, row)
+
+
+def held_for_review(hold_id: uuid.UUID, office_name: str) -> PersonHeldForReview:
+    return PersonHeldForReview(
+        code="HELD_FOR_REVIEW",
+        message=f"Nothing was registered: the details you sent are held for review by "
+        f"{office_name}, who will confirm the person's NHS number, date of birth and family "
+        "name before anything is linked. Quote the reference if you are contacted.",
+        reference=strawberry.ID(str(hold_id)),
+        held_by=office_name,
+    )
 
 
 def _returned(info: Info, row: PersonRow) -> Person:

@@ -10,6 +10,17 @@ Two ways in, because the NHS number is trusted differently:
   identifier at all, so the record is kept with no number (`absent`) and the problem is recorded
   on the import event.
 
+Who a person belongs to. A person belongs to the organisation that registered them and to those
+their packages and referrals name (`hub.tenancy.person_visible`). A write from any other
+organisation that carries an NHS number the hub already holds (a registration, a portal row)
+reaches that record only through a **demographic match**, as a PDS trace would: NHS number,
+date of birth and family name (compared after `normalise_family_name`) all agree. A match links
+the organisation (`PersonLink`, event ``person.linked`` naming who, which fields and the source);
+a mismatch links nobody: the write is kept whole in a `PersonLinkHold` (event
+``person.link_held``) for the receiving office to review, and nothing of the existing record goes
+back to the sender. A number held outside the caller's scope is never reported as "already
+registered": that answer would tell any office who the hub cares for.
+
 Access details and the key-safe code are sealed (`hub.people.sealing`) before they reach a row,
 and opened only for callers `people_with_access_open` allows: office staff of a provider that
 can see the person, and a carer inside the window of one of their visits to that person.
@@ -19,10 +30,12 @@ Every write records an event in the caller's transaction; nothing here commits.
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -36,7 +49,7 @@ from hub.kit.ids import uuid7
 from hub.kit.time import LONDON, Clock
 from hub.people import repository
 from hub.people.errors import DuplicateNhsNumber, PersonNotFound
-from hub.people.models import NhsNumberStatus, Person
+from hub.people.models import LinkBasis, NhsNumberStatus, Person, PersonLink, PersonLinkHold
 from hub.people.sealing import Sealer
 from hub.people.vocabulary import MedicationSupport
 from hub.tenancy import AccessScope
@@ -127,14 +140,58 @@ class PersonDetails:
     medication_support: MedicationSupport = MedicationSupport.NONE
 
 
+class Resolution(StrEnum):
+    """How a write carrying an NHS number found its person."""
+
+    CREATED = "created"  # a new record
+    EXISTING = "existing"  # the record holding the number, already in every reader's scope
+    LINKED = "linked"  # the record holding the number, reached by a demographic match
+    HELD = "held"  # the number is held and the demographics do not match: nothing linked
+
+
+# The three values a PDS trace compares, in the order they are reported.
+MATCH_FIELDS = ("nhs_number", "date_of_birth", "family_name")
+# Characters that differ between two spellings of one family name without making it another:
+# spaces, hyphens and dashes, apostrophes and their look-alikes.
+_NAME_NOISE = re.compile(r"[\s\-\u2010-\u2015'\u2018\u2019\u02bc`\u00b4]+")
+
+
+@dataclass(frozen=True, slots=True)
+class DemographicMatch:
+    """Which of `MATCH_FIELDS` agree between a write and an existing record."""
+
+    matched: tuple[str, ...]
+    mismatched: tuple[str, ...]
+
+    @property
+    def is_match(self) -> bool:
+        return not self.mismatched
+
+
 @dataclass(frozen=True, slots=True)
 class ImportedPerson:
-    """The outcome of `import_person`: the record (new, or the one already holding a checked
-    number), whether it was created, and how the given number fared."""
+    """The outcome of `import_person`: the record (new, the one already holding a checked
+    number, or None when the write is held), how it was found, and how the number fared.
 
-    person: Person
+    `held_against` is the id of the record a held write named. It is for the hub's own
+    bookkeeping (`hold_write`) and must never be shown to the sender."""
+
+    person: Person | None
     created: bool
     nhs_number_check: NhsNumberCheck | None
+    resolution: Resolution = Resolution.CREATED
+    match: DemographicMatch | None = None
+    held_against: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """The outcome of `register_person`: the person (new, or linked by a match), or the hold
+    a mismatch made."""
+
+    person: Person | None
+    resolution: Resolution
+    hold: PersonLinkHold | None = None
 
 
 # --- reads ------------------------------------------------------------------------------
@@ -194,9 +251,16 @@ async def register_person(
     access_details: str | None = None,
     key_safe_code: str | None = None,
     sealer: Sealer | None = None,
-) -> Person:
-    """Register a person typed in by office staff. A given NHS number must pass the check and
-    must not already belong to another record; it is stored `unverified`."""
+) -> Registration:
+    """Register a person typed in by office staff. A given NHS number must pass the check; it
+    is stored `unverified`.
+
+    A number the hub already holds: if the caller can already see that record, the
+    registration is refused as a duplicate (it is their own person). Otherwise it goes through
+    the demographic match (module docstring): a match links the caller's organisation to the
+    existing record and returns it; a mismatch registers nothing and holds the typed record for
+    review by the caller's own office (`Resolution.HELD`). Whether a number was held elsewhere
+    is never answered as such."""
     digits: str | None = None
     if nhs_number is not None and nhs_number.strip():
         check = check_nhs_number(nhs_number)
@@ -211,10 +275,35 @@ async def register_person(
     person.nhs_number_source = OFFICE_SOURCE if digits is not None else None
     # The registering office keeps sight of the person before any package links them.
     person.registered_by_id = scope.organisation_id
-    if digits is not None and await repository.get_by_checked_nhs_number(session, digits):
-        raise DuplicateNhsNumber("a person with this NHS number is already registered")
     _seal_access(person, access_details, key_safe_code, sealer)
-    await _insert(session, person)
+    if digits is not None:
+        existing = await repository.get_by_checked_nhs_number(session, digits)
+        if existing is not None:
+            return await _register_held_number(session, scope, existing, person, actor, clock)
+        try:
+            async with session.begin_nested():
+                await _insert(session, person)
+        except DuplicateNhsNumber:
+            # Another registration of the number committed first: match against it instead.
+            if person in session:
+                session.expunge(person)
+            existing = await repository.get_by_checked_nhs_number(session, digits)
+            if existing is None:  # pragma: no cover - the unique index proves it exists
+                raise
+            return await _register_held_number(session, scope, existing, person, actor, clock)
+    else:
+        await _insert(session, person)
+    if scope.organisation_id is not None:
+        _add_link(
+            session,
+            person.id,
+            scope.organisation_id,
+            basis=LinkBasis.REGISTERED,
+            source=OFFICE_SOURCE,
+            matched=(),
+            actor=actor,
+        )
+        await session.flush()
     await record(
         session,
         NewEvent(
@@ -234,7 +323,51 @@ async def register_person(
             },
         ),
     )
-    return person
+    return Registration(person=person, resolution=Resolution.CREATED)
+
+
+async def _register_held_number(
+    session: AsyncSession,
+    scope: AccessScope,
+    existing: Person,
+    typed: Person,
+    actor: str,
+    clock: Clock,
+) -> Registration:
+    if await repository.get(session, scope, existing.id) is not None:
+        # The caller's own person: saying so tells them nothing they cannot already read.
+        raise DuplicateNhsNumber(
+            "a person you can already see has this NHS number; open their record instead"
+        )
+    match = match_demographics(
+        existing,
+        nhs_number=typed.nhs_number,
+        date_of_birth=typed.date_of_birth,
+        family_name=typed.family_name,
+    )
+    if match.is_match and scope.organisation_id is not None:
+        await link_person(
+            session,
+            existing,
+            scope.organisation_id,
+            match=match,
+            source=OFFICE_SOURCE,
+            sender_organisation_id=scope.organisation_id,
+            actor=actor,
+            clock=clock,
+        )
+        return Registration(person=existing, resolution=Resolution.LINKED)
+    hold = await hold_write(
+        session,
+        existing_person_id=existing.id,
+        receiving_organisation_id=scope.organisation_id,
+        sender_organisation_id=scope.organisation_id,
+        source=OFFICE_SOURCE,
+        submitted=submitted_version(typed),
+        actor=actor,
+        clock=clock,
+    )
+    return Registration(person=None, resolution=Resolution.HELD, hold=hold)
 
 
 async def import_person(
@@ -245,13 +378,23 @@ async def import_person(
     source: str,
     actor: str,
     clock: Clock,
+    readers: Sequence[AccessScope],
     organisation_id: uuid.UUID | None = None,
 ) -> ImportedPerson:
     """Keep a person record arriving from another system, whatever its NHS number is like.
 
-    A number that passes the check and is already held returns that record unchanged
-    (`created=False`): importing the same person twice makes one record. `source` says where
-    the number came from (e.g. `gp-referral:Y99901`, `la-portal`) and is stored with it.
+    `readers` are the scopes that will see the person through what the caller does with it
+    (the provider's office and the commissioner a portal row's package is for). A number that
+    passes the check and is already held:
+
+    - is that record unchanged (`Resolution.EXISTING`) when every reader can already see it;
+    - else is linked to the readers who cannot (`Resolution.LINKED`) when the date of birth and
+      family name match it — the match is recorded for each of them;
+    - else is `Resolution.HELD`: nothing is written here and `person` is None; the caller keeps
+      its write whole and calls `hold_write`.
+
+    `source` says where the number came from (e.g. `gp-referral:Y99901`, `la-portal`) and is
+    stored with it.
     """
     if not source.strip():
         raise InvalidInput("source", "must say where the record came from", code="REQUIRED")
@@ -259,7 +402,17 @@ async def import_person(
     if check is not None and check.is_valid and check.normalised is not None:
         existing = await repository.get_by_checked_nhs_number(session, check.normalised)
         if existing is not None:
-            return ImportedPerson(person=existing, created=False, nhs_number_check=check)
+            return await _imported_held_number(
+                session,
+                existing,
+                details,
+                check,
+                source.strip(),
+                readers,
+                actor,
+                clock,
+                organisation_id,
+            )
     person = _new_person(details, clock)
     if check is None or check.status is CheckStatus.MALFORMED:
         person.nhs_number, person.nhs_number_status = None, NhsNumberStatus.ABSENT
@@ -268,7 +421,32 @@ async def import_person(
     else:
         person.nhs_number, person.nhs_number_status = check.normalised, NhsNumberStatus.UNVERIFIED
     person.nhs_number_source = source.strip() if check is not None else None
-    await _insert(session, person)
+    try:
+        async with session.begin_nested():
+            await _insert(session, person)
+    except DuplicateNhsNumber:
+        # Another write of the same number committed first: it is now a held number like any
+        # other, and goes through the match (never answered as "already registered").
+        if person in session:
+            session.expunge(person)
+        existing = (
+            await repository.get_by_checked_nhs_number(session, person.nhs_number)
+            if person.nhs_number is not None
+            else None
+        )
+        if existing is None or check is None:  # pragma: no cover - the index proves it
+            raise
+        return await _imported_held_number(
+            session,
+            existing,
+            details,
+            check,
+            source.strip(),
+            readers,
+            actor,
+            clock,
+            organisation_id,
+        )
     await record(
         session,
         NewEvent(
@@ -288,7 +466,214 @@ async def import_person(
             },
         ),
     )
-    return ImportedPerson(person=person, created=True, nhs_number_check=check)
+    return ImportedPerson(
+        person=person, created=True, nhs_number_check=check, resolution=Resolution.CREATED
+    )
+
+
+async def _imported_held_number(
+    session: AsyncSession,
+    existing: Person,
+    details: PersonDetails,
+    check: NhsNumberCheck,
+    source: str,
+    readers: Sequence[AccessScope],
+    actor: str,
+    clock: Clock,
+    sender_organisation_id: uuid.UUID | None,
+) -> ImportedPerson:
+    unseen = [
+        reader
+        for reader in readers
+        if not reader.is_admin and await repository.get(session, reader, existing.id) is None
+    ]
+    if not unseen:
+        return ImportedPerson(
+            person=existing, created=False, nhs_number_check=check, resolution=Resolution.EXISTING
+        )
+    match = match_demographics(
+        existing,
+        nhs_number=check.normalised,
+        date_of_birth=details.date_of_birth,
+        family_name=details.family_name,
+    )
+    if not match.is_match:
+        return ImportedPerson(
+            person=None,
+            created=False,
+            nhs_number_check=check,
+            resolution=Resolution.HELD,
+            match=match,
+            held_against=existing.id,
+        )
+    for reader in unseen:
+        if reader.organisation_id is not None:
+            await link_person(
+                session,
+                existing,
+                reader.organisation_id,
+                match=match,
+                source=source,
+                sender_organisation_id=sender_organisation_id,
+                actor=actor,
+                clock=clock,
+            )
+    return ImportedPerson(
+        person=existing,
+        created=False,
+        nhs_number_check=check,
+        resolution=Resolution.LINKED,
+        match=match,
+    )
+
+
+def normalise_family_name(value: str) -> str:
+    """A family name as a PDS trace compares it: Unicode-normalised, case-folded, without
+    spaces, hyphens or apostrophes ("O'Brien-Smith" and "obrien smith" are one name)."""
+    folded = unicodedata.normalize("NFKC", value).casefold()
+    return _NAME_NOISE.sub("", folded)
+
+
+def match_demographics(
+    person: Person,
+    *,
+    nhs_number: str | None,
+    date_of_birth: date | None,
+    family_name: str | None,
+) -> DemographicMatch:
+    """Compare a write's NHS number, date of birth and family name with a record's."""
+    agree = {
+        "nhs_number": nhs_number is not None and nhs_number == person.nhs_number,
+        "date_of_birth": date_of_birth is not None and date_of_birth == person.date_of_birth,
+        "family_name": family_name is not None
+        and bool(normalise_family_name(family_name))
+        and normalise_family_name(family_name) == normalise_family_name(person.family_name),
+    }
+    return DemographicMatch(
+        matched=tuple(name for name in MATCH_FIELDS if agree[name]),
+        mismatched=tuple(name for name in MATCH_FIELDS if not agree[name]),
+    )
+
+
+async def link_person(
+    session: AsyncSession,
+    person: Person,
+    organisation_id: uuid.UUID,
+    *,
+    match: DemographicMatch,
+    source: str,
+    sender_organisation_id: uuid.UUID | None,
+    actor: str,
+    clock: Clock,
+) -> None:
+    """Record that `organisation_id` reached `person` through a demographic match (who, which
+    fields, from where): a `PersonLink` and a ``person.linked`` event. Refuses a non-match."""
+    if not match.is_match:
+        raise ValueError("a person is linked only on a full demographic match")
+    _add_link(
+        session,
+        person.id,
+        organisation_id,
+        basis=LinkBasis.DEMOGRAPHIC_MATCH,
+        source=source,
+        matched=match.matched,
+        actor=actor,
+    )
+    await session.flush()
+    await record(
+        session,
+        NewEvent(
+            type="person.linked",
+            subject_type="person",
+            subject_id=person.id,
+            person_id=person.id,
+            organisation_id=organisation_id,
+            actor=actor,
+            occurred_at=clock.now(),
+            payload={
+                "organisationId": str(organisation_id),
+                "senderOrganisationId": (
+                    str(sender_organisation_id) if sender_organisation_id else None
+                ),
+                "basis": LinkBasis.DEMOGRAPHIC_MATCH.value,
+                "matchedFields": list(match.matched),
+                "source": source,
+            },
+        ),
+    )
+
+
+async def hold_write(
+    session: AsyncSession,
+    *,
+    existing_person_id: uuid.UUID,
+    receiving_organisation_id: uuid.UUID | None,
+    sender_organisation_id: uuid.UUID | None,
+    source: str,
+    submitted: dict[str, Any],
+    actor: str,
+    clock: Clock,
+) -> PersonLinkHold:
+    """Keep a write whose demographics did not match the record holding its NHS number, linked
+    to nobody, for the receiving office to review (the caller opens its data-quality case).
+
+    The ``person.link_held`` event names neither the existing person nor which fields differed:
+    the sender may read events about its own writes, and either would describe the other
+    record."""
+    hold = PersonLinkHold(
+        id=uuid7(),
+        existing_person_id=existing_person_id,
+        receiving_organisation_id=receiving_organisation_id,
+        sender_organisation_id=sender_organisation_id,
+        source=source,
+        submitted=submitted,
+        actor=actor,
+    )
+    repository.add_hold(session, hold)
+    await session.flush()
+    await record(
+        session,
+        NewEvent(
+            type="person.link_held",
+            subject_type="person_link_hold",
+            subject_id=hold.id,
+            organisation_id=receiving_organisation_id,
+            actor=actor,
+            occurred_at=clock.now(),
+            payload={
+                "source": source,
+                "senderOrganisationId": (
+                    str(sender_organisation_id) if sender_organisation_id else None
+                ),
+            },
+        ),
+    )
+    return hold
+
+
+def submitted_version(person: Person) -> dict[str, Any]:
+    """A write's person as the sender gave it, for a hold. Sealed values stay sealed (their
+    associated data is the unsaved record's id, kept beside them)."""
+    return {
+        "id": str(person.id),
+        "nhsNumber": person.nhs_number,
+        "givenName": person.given_name,
+        "familyName": person.family_name,
+        "preferredName": person.preferred_name,
+        "dateOfBirth": person.date_of_birth.isoformat(),
+        "address": {
+            "line1": person.address_line_1,
+            "line2": person.address_line_2,
+            "town": person.town,
+            "postcode": person.postcode,
+        },
+        "contacts": list(person.contacts),
+        "risks": dict(_risk_values(person)),
+        "accessDetailsSealed": (
+            person.access_details_sealed.hex() if person.access_details_sealed else None
+        ),
+        "keySafeSealed": person.key_safe_sealed.hex() if person.key_safe_sealed else None,
+    }
 
 
 async def update_risks(
@@ -412,6 +797,29 @@ def _new_person(details: PersonDetails, clock: Clock) -> Person:
     person.id = uuid7()
     _apply_risks(person, risks)
     return person
+
+
+def _add_link(
+    session: AsyncSession,
+    person_id: uuid.UUID,
+    organisation_id: uuid.UUID,
+    *,
+    basis: LinkBasis,
+    source: str,
+    matched: Sequence[str],
+    actor: str,
+) -> None:
+    repository.add_link(
+        session,
+        PersonLink(
+            person_id=person_id,
+            organisation_id=organisation_id,
+            basis=basis,
+            source=source,
+            matched_fields=list(matched),
+            actor=actor,
+        ),
+    )
 
 
 async def _insert(session: AsyncSession, person: Person) -> None:

@@ -14,6 +14,7 @@ from enum import Enum
 from typing import Any, NewType
 
 import strawberry
+from strawberry.scalars import JSON
 
 from connectors.standards.nhs_number import check_nhs_number, format_nhs_number
 from hub.graphql.context import Info
@@ -236,3 +237,51 @@ async def _reveal(info: Info, person_id: uuid.UUID, field: str, sealed: bytes | 
     value = service.open_sealed(sealer_for(info.context.settings), person_id, field, sealed)
     info.context.audit.person_read(_AUDIT_FIELDS[field], [person_id])
     return value
+
+
+@strawberry.type(
+    description="Nothing was registered or linked: the NHS number given is held for a record "
+    "whose date of birth or family name did not match. The record you sent is kept whole and "
+    "held for review; nothing of any other record is shown."
+)
+class PersonHeldForReview:
+    code: str = strawberry.field(description="Always `HELD_FOR_REVIEW`.")
+    message: str = strawberry.field(description="What happens next, for a person to read.")
+    reference: strawberry.ID = strawberry.field(
+        description="The hold's reference, to quote when you are contacted about it."
+    )
+    held_by: str = strawberry.field(
+        description="The office whose data-quality worklist reviews it."
+    )
+
+
+@strawberry.type(
+    description="A write held for review: it carried an NHS number the hub holds for a record "
+    "whose date of birth or family name did not match, so it linked nobody. `submitted` is the "
+    "version sent; `existingPerson` is the record it named, shown only to those who may already "
+    "see that record (and their read is access-logged)."
+)
+class PersonLinkHold:
+    id: strawberry.ID
+    received_at: datetime
+    source: str = strawberry.field(description="Where the write came from.")
+    submitted: JSON = strawberry.field(description="The person as the sender gave them.")
+
+    existing_person_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="The record the NHS number belongs to, if you may see it.")
+    async def existing_person(self, info: Info) -> Person | None:
+        from hub.people.loaders import resolve_person
+
+        return await resolve_person(info, self.existing_person_id)
+
+    @classmethod
+    def from_model(cls, row: Any) -> PersonLinkHold:
+        sealed = ("accessDetailsSealed", "keySafeSealed", "id")
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            received_at=row.created_at,
+            source=row.source,
+            submitted=JSON({k: v for k, v in row.submitted.items() if k not in sealed}),
+            existing_person_id=row.existing_person_id,
+        )

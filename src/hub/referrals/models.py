@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Text, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -50,6 +50,12 @@ class Referral(Entity):
     provider_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
     contract_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contracts.id"))
     person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("people.id"))
+    # The organisation that sent it (a partner for itself, an office receiving for itself; None
+    # when an admin entered it). Re-sends are recognised per sender: one sender's identifier
+    # never answers for, or reveals, another's.
+    sent_by_organisation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organisations.id")
+    )
     # The sender's own identifier, for applying a re-sent referral once.
     source_system: Mapped[str | None] = mapped_column(Text)
     source_identifier: Mapped[str | None] = mapped_column(Text)
@@ -68,7 +74,17 @@ class Referral(Entity):
     package_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("care_packages.id"))
 
     __table_args__ = (
-        UniqueConstraint("source_system", "source_identifier"),
+        # One referral per (sender, identifier); admins (no sender) share one scope, and
+        # referrals without an identifier are not keyed at all.
+        Index(
+            "uq_referrals_sender_source_identifier",
+            "sent_by_organisation_id",
+            "source_system",
+            "source_identifier",
+            unique=True,
+            postgresql_nulls_not_distinct=True,
+            postgresql_where=text("source_identifier IS NOT NULL"),
+        ),
         Index("ix_referrals_provider_id_status", "provider_id", "status"),
         Index("ix_referrals_referrer_organisation_id", "referrer_organisation_id"),
     )

@@ -54,16 +54,21 @@ async def get_many(
 
 
 async def get_by_source(
-    session: AsyncSession, source_system: str, source_identifier: str
+    session: AsyncSession,
+    sender_id: uuid.UUID | None,
+    source_system: str,
+    source_identifier: str,
 ) -> Referral | None:
-    """The referral a sender's identifier already names, whoever sent it.
-
-    Deliberately unscoped: deduplication must find the row even when it is not the caller's, so
-    the service can refuse the clash instead of failing on the unique constraint. The service
-    never returns a row found here to a caller who cannot see it.
-    """
+    """The referral this sender's identifier already names (identifiers are unique per sender:
+    another sender's referral with the same identifier is never found here)."""
+    same_sender = (
+        Referral.sent_by_organisation_id.is_(None)
+        if sender_id is None
+        else Referral.sent_by_organisation_id == sender_id
+    )
     result = await session.scalars(
         select(Referral).where(
+            same_sender,
             Referral.source_system == source_system,
             Referral.source_identifier == source_identifier,
         )

@@ -141,17 +141,20 @@ async def receive_referral(
 
     Who sends it decides who it is from and to: a partner client refers for its own
     organisation; a provider's office receives for its own organisation; an admin names both.
-    A re-send carrying a (source system, identifier) the hub already holds returns the referral
-    received the first time, unchanged: senders retry, and a retry must not become a second
-    referral in someone's worklist.
+    A re-send carrying a (source system, identifier) the same sender already used returns the
+    referral received the first time, unchanged: senders retry, and a retry must not become a
+    second referral in someone's worklist. Identifiers are scoped to their sender (the
+    partner's organisation, the receiving office; admins share one scope): another sender's
+    use of the same identifier is another referral, and is never mentioned to this one.
     """
     system, identifier = _source_key(source_system, source_identifier)
+    provider, referrer = _parties(scope, provider_id, referrer_organisation_id)
+    sender = _sender(scope)
     if system is not None and identifier is not None:
-        existing = await _existing_receipt(session, scope, system, identifier)
+        existing = await _existing_receipt(session, scope, sender, system, identifier)
         if existing is not None:
             return Receipt(existing, created=False)
 
-    provider, referrer = _parties(scope, provider_id, referrer_organisation_id)
     await _require_organisation(session, provider, "providerId", kind=OrganisationKind.PROVIDER)
     if referrer is not None:
         await _require_organisation(session, referrer, "referrerOrganisationId")
@@ -170,6 +173,7 @@ async def receive_referral(
         provider_id=provider,
         contract_id=contract_id,
         person_id=person_id,
+        sent_by_organisation_id=sender,
         source_system=system,
         source_identifier=identifier,
         minimum_dataset=dataset,
@@ -186,7 +190,7 @@ async def receive_referral(
         # before inserting. Any other clash (a reference collision) is not expected.
         if system is None or identifier is None:
             raise
-        existing = await _existing_receipt(session, scope, system, identifier)
+        existing = await _existing_receipt(session, scope, sender, system, identifier)
         if existing is None:
             raise
         return Receipt(existing, created=False)
@@ -415,15 +419,27 @@ def _source_key(system: str | None, identifier: str | None) -> tuple[str | None,
     return system, identifier
 
 
+def _sender(scope: AccessScope) -> uuid.UUID | None:
+    """Whose identifiers these are: the calling organisation (None for admins)."""
+    return None if scope.is_admin else scope.organisation_id
+
+
 async def _existing_receipt(
-    session: AsyncSession, scope: AccessScope, system: str, identifier: str
+    session: AsyncSession,
+    scope: AccessScope,
+    sender: uuid.UUID | None,
+    system: str,
+    identifier: str,
 ) -> Referral | None:
-    existing = await repository.get_by_source(session, system, identifier)
+    existing = await repository.get_by_source(session, sender, system, identifier)
     if existing is None:
         return None
     if await repository.get(session, scope, existing.id) is None:
+        # Only if the sender lost sight of its own referral (the provider re-addressed it):
+        # say no more than that the identifier is used.
         raise DuplicateSourceIdentifier(
-            f"{system} identifier {identifier} already names a referral from another sender"
+            f"{system} identifier {identifier} is already used by one of your referrals "
+            "you can no longer see"
         )
     return existing
 
