@@ -7,8 +7,11 @@ One call of `submit_commands` takes a batch (at most `UploadPolicy.max_commands`
 - **DUPLICATE** — the command was settled before (a lost response, an app crash before the
   outbox was marked): the *stored* answer again (`firstStatus` says what it was), nothing new;
 - **QUARANTINED** — the command cannot be applied as sent (revoked device, unknown body version,
-  invalid values, a visit of another provider, an id reused with another payload): it is kept
-  whole in `command_log` with a code for the office, and the queue moves on.
+  invalid values, a visit of another provider, an id reused with another payload, a command
+  over the byte cap on its own (`COMMAND_TOO_LARGE`), one that failed GraphQL input coercion
+  (`hub.mobile.coercion`, carried here with its `problem`)): it is kept whole in `command_log`
+  with a code for the office, and the queue moves on. Its `mobile.command_quarantined` event
+  opens (or adds to) a data-quality case for the carer's office (`hub.governance`).
 
 Order and exactly-once (after Replicache's push protocol): the device's `seq` numbers are
 gap-free from 1. The hub settles `last_seq + 1` and only that; a batch stops at a gap
