@@ -188,6 +188,18 @@ async def run_flow(
         "refused-unknown-document",
         {"documentId": "sha256:" + "0" * 64, "variables": device},
     )
+
+    # A command GraphQL cannot coerce (an enum value no release knows) between two good ones:
+    # the good ones apply, the bad one is quarantined whole in its place and named.
+    visit_id = encode_global_id("Visit", morning.id)
+    phone.record("hydrationV1", {"visitId": visit_id, "fluidMl": 250}, at=clock.now())
+    phone.record("moodV1", {"visitId": visit_id, "mood": "CHEERFUL"}, at=clock.now())
+    phone.record("skinV1", {"visitId": visit_id, "concern": False}, at=clock.now())
+    clock.advance(timedelta(minutes=1))
+    await send(
+        "submit-commands-quarantined",
+        persisted("SubmitCommands", {"input": phone.batch(clock.now())}),
+    )
     return exchanges
 
 

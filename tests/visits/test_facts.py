@@ -555,14 +555,17 @@ async def test_a_stay_across_a_reboot_comes_from_the_corrected_times(
     assert event.payload["stay_minutes"] == 28.0
 
 
-async def test_a_check_out_reported_before_the_check_in_keeps_the_visit_in_order(
+async def test_a_check_out_reported_before_the_check_in_keeps_both_times_and_is_flagged(
     sessions: SessionFactory, world: World, clock: FixedClock
 ) -> None:
     await check_in(sessions, world, clock, occurred_at=START + timedelta(minutes=10))
     out = await check_out(sessions, world, clock, START + timedelta(minutes=5))
 
     visit = await visit_row(sessions, world.visit)
-    assert visit.checked_out_at == visit.checked_in_at == START + timedelta(minutes=10)
+    # Neither time is moved: the visit never shows a time that did not happen.
+    assert visit.checked_in_at == START + timedelta(minutes=10)
+    assert visit.checked_out_at == START + timedelta(minutes=5)
+    assert out.flags == ("CHECK_OUT_BEFORE_CHECK_IN",)
     async with sessions() as session:
         fact = await session.get(VisitFact, out.fact_id)
     assert fact is not None

@@ -248,15 +248,12 @@ def test_a_planned_end_not_after_the_start_is_refused() -> None:
     )
 
 
-def test_a_check_out_before_the_check_in_is_refused() -> None:
-    with pytest.raises(InvalidInput) as refused:
-        VisitFacts(
-            planned_start=START,
-            planned_end=END,
-            checked_in_at=START + minutes(10),
-            checked_out_at=START + minutes(9),
-        )
-    assert (refused.value.field, refused.value.code) == (
-        "checkedOutAt",
-        "CHECK_OUT_BEFORE_CHECK_IN",
+def test_a_check_out_before_the_check_in_is_kept_out_of_order_and_completes() -> None:
+    facts = VisitFacts(
+        planned_start=START,
+        planned_end=END,
+        checked_in_at=START + minutes(10),
+        checked_out_at=START + minutes(9),
     )
+    assert facts.out_of_order
+    assert derive_visit_status(facts, TOLERANCES, START + minutes(20)) is VisitStatus.COMPLETED

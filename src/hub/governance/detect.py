@@ -24,6 +24,7 @@ TASK_CONFIRMED = "visit.task_confirmed"
 OBSERVATION = "visit.observation_recorded"
 CONCERN = "visit.concern_raised"
 PAYLOAD_REJECTED = "integration.payload_rejected"
+COMMAND_QUARANTINED = "mobile.command_quarantined"
 
 EVENT_TYPES: tuple[str, ...] = (
     CHECK_IN,
@@ -32,6 +33,7 @@ EVENT_TYPES: tuple[str, ...] = (
     OBSERVATION,
     CONCERN,
     PAYLOAD_REJECTED,
+    COMMAND_QUARANTINED,
 )
 """The event types (contract B) the rules consume."""
 
@@ -65,6 +67,9 @@ async def apply_event(session: AsyncSession, event: FactEvent, *, clock: Clock) 
     """Every rule that this event can trigger or reconcile."""
     if event.type == PAYLOAD_REJECTED:
         return await _open(session, rules.data_quality(event), clock)
+    if event.type == COMMAND_QUARANTINED:
+        opened = await service.open_quarantine_case(session, event, clock=clock)
+        return Applied(opened=1 if opened is not None and opened.created else 0)
     if event.subject_type != "visit" or event.type not in EVENT_TYPES:
         return Applied()
     visit = await repository.visit_snapshot(session, event.subject_id)

@@ -256,6 +256,16 @@ async def link_evidence(
     await session.execute(statement)
 
 
+async def has_evidence(session: AsyncSession, case_id: uuid.UUID, event_id: int) -> bool:
+    """Whether the event is linked to the case (rules replaying an event check this)."""
+    found = await session.scalar(
+        select(CaseEvidence.case_id).where(
+            CaseEvidence.case_id == case_id, CaseEvidence.event_id == event_id
+        )
+    )
+    return found is not None
+
+
 async def timelines_for(
     session: AsyncSession, scope: AccessScope, case_ids: Sequence[uuid.UUID]
 ) -> list[tuple[uuid.UUID, Event, str]]:

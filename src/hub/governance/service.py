@@ -72,6 +72,7 @@ from hub.governance.rules import (
     REPEATABLE_RULES,
     CaseRule,
     CaseSpec,
+    FactEvent,
     Reconciliation,
     repeat_pattern,
 )
@@ -291,6 +292,56 @@ async def _check_repeat_pattern(
 def _false_alarm(case: ExceptionCase) -> bool:
     kind = (case.reconciliation or {}).get("kind")
     return isinstance(kind, str) and kind in FALSE_ALARMS
+
+
+QUARANTINE_SUBJECT = "carer_app_quarantine"
+_FINISHED = (CaseStatus.RESOLVED, CaseStatus.CLOSED)
+
+
+async def open_quarantine_case(
+    session: AsyncSession, event: FactEvent, *, clock: Clock
+) -> Opened | None:
+    """A carer's command the hub quarantined (`mobile.command_quarantined`): a data-quality case
+    for the carer's office, so a phone whose recordings wait for review is seen without anyone
+    opening the quarantine list. One case per office while it is unfinished — every later
+    quarantine links its event to that case as evidence; once the office has resolved or
+    closed it, the next quarantine opens a new one (its subject is derived from the case
+    before, so replaying an event still finds the same case)."""
+    office = event.organisation_id
+    if office is None:
+        return None
+    subject = office
+    while True:
+        existing = await repository.find_case(
+            session, CaseRule.DATA_QUALITY, QUARANTINE_SUBJECT, subject
+        )
+        if existing is None or existing.status not in _FINISHED:
+            break
+        if await repository.has_evidence(session, existing.id, event.id):
+            return Opened(existing, False)  # a replay of an event the finished case holds
+        subject = uuid.uuid5(existing.id, "next")
+    payload = event.payload
+    code = str(payload.get("code") or "UNKNOWN")
+    spec = CaseSpec(
+        rule=CaseRule.DATA_QUALITY,
+        subject_type=QUARANTINE_SUBJECT,
+        subject_id=subject,
+        severity=CaseSeverity.MEDIUM,
+        title="Carers' app recordings are waiting for review (quarantined commands)",
+        contract_id=None,
+        provider_id=office,
+        details={
+            "channel": "carer_app",
+            "summary": f"a command from a carer's phone was kept for review ({code}); see "
+            "quarantinedCommands(resolved: false)",
+            "first_code": code,
+            "first_command_log_id": payload.get("command_log_id"),
+            "first_device_id": str(event.subject_id),
+            "first_staff_id": payload.get("staff_id"),
+        },
+        evidence=(event.id,),
+    )
+    return await open_case(session, spec, clock=clock)
 
 
 # --- lifecycle commands -----------------------------------------------------------------------

@@ -27,6 +27,7 @@ from hub.graphql.node import NodeQuery
 from hub.graphql.storable_text import RefuseUnstorableText
 from hub.integrations.resolvers import IntegrationMutation, IntegrationQuery
 from hub.la_imports.resolvers import LaImportMutation, LaImportQuery
+from hub.mobile.coercion import CommandSalvagingExecutionContext
 from hub.mobile.pull_resolvers import MobilePullQuery
 from hub.mobile.resolvers import MobileMutation, MobileQuery
 from hub.organisations.resolvers import OrganisationQuery
@@ -104,7 +105,13 @@ def build_schema(*, production: bool = True, limits: GraphQLLimits | None = None
         OperationMetrics,
     ]
     return HubSchema(
-        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        # A carer's command that fails input coercion is quarantined on its own instead of
+        # failing the whole upload (hub.mobile.coercion).
+        execution_context_class=CommandSalvagingExecutionContext,
     )
 
 

@@ -49,6 +49,12 @@ class UnknownBodyVersion(CommandRejected):
     code = "UNKNOWN_BODY_VERSION"
 
 
+class CommandTooLarge(CommandRejected):
+    """One command over the upload's byte cap: no smaller batch would ever carry it."""
+
+    code = "COMMAND_TOO_LARGE"
+
+
 # --- what bodies become ------------------------------------------------------------------------
 
 

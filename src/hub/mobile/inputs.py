@@ -18,6 +18,8 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from graphql import GraphQLSchema
+from strawberry.scalars import JSON
 from strawberry.types.arguments import InputContext
 from strawberry.types.base import (
     StrawberryList,
@@ -32,6 +34,7 @@ from strawberry.utils.str_converters import to_camel_case
 from hub.errors import InvalidInput
 from hub.mobile.canonical import canonical_time
 from hub.mobile.clock import DeviceTime
+from hub.mobile.coercion import check_command
 from hub.mobile.devices import OutboxReport
 from hub.mobile.models import ResolutionOutcome as OutcomeValue
 from hub.mobile.upload import IncomingCommand, Upload
@@ -240,6 +243,17 @@ class CommandInput:
 
 
 @strawberry.input(
+    description="A command as raw JSON, for one the app cannot send as a `CommandInput` (or "
+    "the hub could not coerce as one): the hub checks it itself and settles it in `seq` order "
+    "like the others, quarantined whole (VALIDATION_FAILED, naming the invalid values) unless "
+    "it turns out valid."
+)
+class RawCommandInput:
+    seq: int = strawberry.field(description="The command's place in the device's sequence.")
+    command: JSON = strawberry.field(description="The command object, as the app keeps it.")
+
+
+@strawberry.input(
     description="A batch of one device's commands, in sequence order: at most 100 commands "
     "and 256 KiB. Also reports the device's clock and outbox health."
 )
@@ -255,6 +269,12 @@ class SubmitCommandsInput:
         default=None, description="When the oldest of them was recorded (device clock)."
     )
     commands: list[CommandInput]
+    raw_commands: list[RawCommandInput] | None = strawberry.field(
+        default=None,
+        description="Commands sent as raw JSON (see RawCommandInput); the hub also moves here "
+        "any command of `commands` that fails GraphQL input coercion, so it is quarantined on "
+        "its own instead of failing the upload.",
+    )
 
 
 @strawberry.input(description="Register this app installation for the signed-in carer.")
@@ -473,13 +493,34 @@ def device_time(value: DeviceTimeInput) -> DeviceTime:
     )
 
 
-def upload_of(value: SubmitCommandsInput, document_id: str | None) -> Upload:
+def upload_of(
+    value: SubmitCommandsInput, document_id: str | None, schema: GraphQLSchema | None = None
+) -> Upload:
+    commands = [IncomingCommand.of(canonical_command(c)) for c in value.commands]
+    if value.raw_commands:
+        if schema is None:
+            raise TypeError("raw commands are checked against the GraphQL schema")
+        raw = [raw_command(schema, r.seq, r.command, value.device_id) for r in value.raw_commands]
+        # In sequence order among the others (stable: the app's own order breaks ties).
+        commands = sorted([*commands, *raw], key=lambda command: command.seq)
     return Upload(
         device_id=value.device_id,
         protocol_version=value.protocol_version,
         app_version=value.app_version,
         sent_at=device_time(value.sent_at),
         outbox=OutboxReport(depth=value.outbox_depth, oldest_pending_at=value.oldest_pending_at),
-        commands=tuple(IncomingCommand.of(canonical_command(c)) for c in value.commands),
+        commands=tuple(commands),
         document_id=document_id,
     )
+
+
+def raw_command(
+    schema: GraphQLSchema, seq: int, command: Any, device_id: uuid.UUID
+) -> IncomingCommand:
+    """A raw command checked by the hub: a valid one becomes an ordinary command; any other
+    is kept as sent, with what is wrong with it, to be quarantined in its place."""
+    check = check_command(schema, command)
+    if check.coerced is not None:
+        return IncomingCommand.of(canonical_command(_builder(CommandInput)(check.coerced)))
+    assert check.problem is not None
+    return IncomingCommand.rejected(seq, command, check.problem, device_id)

@@ -248,7 +248,9 @@ class MobileMutation:
                 clock=info.context.clock,
                 versions=versions,
                 policy=upload_policy(settings),
-                upload=upload_of(input, document_id=info.context.document_id),
+                upload=upload_of(
+                    input, document_id=info.context.document_id, schema=info.schema._schema
+                ),
             )
 
         answer = _answer(info, versions, input.app_version)

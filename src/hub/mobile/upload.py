@@ -7,8 +7,11 @@ One call of `submit_commands` takes a batch (at most `UploadPolicy.max_commands`
 - **DUPLICATE** — the command was settled before (a lost response, an app crash before the
   outbox was marked): the *stored* answer again (`firstStatus` says what it was), nothing new;
 - **QUARANTINED** — the command cannot be applied as sent (revoked device, unknown body version,
-  invalid values, a visit of another provider, an id reused with another payload): it is kept
-  whole in `command_log` with a code for the office, and the queue moves on.
+  invalid values, a visit of another provider, an id reused with another payload, a command
+  over the byte cap on its own (`COMMAND_TOO_LARGE`), one that failed GraphQL input coercion
+  (`hub.mobile.coercion`, carried here with its `problem`)): it is kept whole in `command_log`
+  with a code for the office, and the queue moves on. Its `mobile.command_quarantined` event
+  opens (or adds to) a data-quality case for the carer's office (`hub.governance`).
 
 Order and exactly-once (after Replicache's push protocol): the device's `seq` numbers are
 gap-free from 1. The hub settles `last_seq + 1` and only that; a batch stops at a gap
@@ -62,6 +65,7 @@ from hub.logging import get_logger
 from hub.mobile import repository
 from hub.mobile.canonical import (
     GENESIS_HASH,
+    canonical_bytes,
     canonical_time,
     digests,
 )
@@ -70,6 +74,7 @@ from hub.mobile.commands import (
     CheckIn,
     CheckOut,
     CommandRejected,
+    CommandTooLarge,
     DecodedCommand,
     Observation,
     TaskConfirmation,
@@ -146,6 +151,9 @@ class IncomingCommand:
     hash: str
     fingerprint: str
     size: int
+    # Why the command is not one of the contract (it failed GraphQL input coercion): it is
+    # quarantined as VALIDATION_FAILED in its place, never decoded.
+    problem: str | None = None
 
     @classmethod
     def of(cls, payload: Mapping[str, Any]) -> IncomingCommand:
@@ -157,6 +165,24 @@ class IncomingCommand:
             hash=found.command_hash,
             fingerprint=found.content_hash,
             size=found.size,
+        )
+
+    @classmethod
+    def rejected(cls, seq: int, raw: Any, problem: str, device_id: uuid.UUID) -> IncomingCommand:
+        """A command as sent that is not one of the contract: kept whole (nulls, which the
+        protocol treats as absent, left out, as in every canonical command) under its place
+        `seq`. Its id is its own `commandId` when that is a UUID, else one derived from the
+        device and the id sent, so a resend of it is recognised as a DUPLICATE."""
+        payload = _without_nulls(raw) if isinstance(raw, Mapping) else {"seq": seq, "raw": raw}
+        found = digests(payload)
+        return cls(
+            seq=seq,
+            command_id=_command_id_of(payload.get("commandId"), device_id),
+            payload=payload,
+            hash=found.command_hash,
+            fingerprint=found.content_hash,
+            size=found.size,
+            problem=problem,
         )
 
 
@@ -209,7 +235,9 @@ def check_upload(upload: Upload, versions: MobileVersions, policy: UploadPolicy)
             f"{len(upload.commands)} commands; send at most {policy.max_commands} at a time",
             **limits,
         )
-    size = sum(command.size for command in upload.commands)
+    # A single command over the cap can never travel in a smaller batch: it is quarantined
+    # whole in its place (COMMAND_TOO_LARGE), so it does not count against the batch.
+    size = sum(command.size for command in upload.commands if command.size <= policy.max_bytes)
     if size > policy.max_bytes:
         raise BatchTooLarge(
             f"{size} bytes of commands; send at most {policy.max_bytes} at a time", **limits
@@ -522,6 +550,13 @@ class _Run:
         decoded: DecodedCommand | None = None
         rejection: CommandRejected | None = None
         try:
+            if command.problem is not None:
+                raise CommandRejected(command.problem)
+            if command.size > self.policy.max_bytes:
+                raise CommandTooLarge(
+                    f"the command is {command.size} bytes; at most {self.policy.max_bytes} "
+                    "travel in one command. It is kept whole for the office to review"
+                )
             if not is_uuid7(command.command_id):
                 raise CommandRejected("command.commandId: must be a UUIDv7")
             decoded = decode_command(command.payload, self.upload.protocol_version)
@@ -791,6 +826,8 @@ class _Run:
         return () if command.payload.get("prevHash") == self.chain_head else (Flag.CHAIN_BREAK,)
 
     def _corrected_or_none(self, command: IncomingCommand) -> datetime | None:
+        if command.problem is not None:
+            return None
         try:
             decoded = decode_command(command.payload, self.upload.protocol_version)
         except CommandRejected:
@@ -969,6 +1006,26 @@ def _body_type(payload: Mapping[str, Any]) -> str | None:
         if len(members) == 1:
             return str(members[0])
     return None
+
+
+_RAW_COMMAND_IDS = uuid.UUID("0d5c7f63-8a2e-5b4e-9a49-6f1d3c2b7e10")
+
+
+def _command_id_of(sent: Any, device_id: uuid.UUID) -> uuid.UUID:
+    if isinstance(sent, str):
+        try:
+            return uuid.UUID(sent)
+        except ValueError:
+            pass
+    return uuid.uuid5(_RAW_COMMAND_IDS, f"{device_id}:{canonical_bytes(sent).decode()}")
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
 
 
 def _text_or_none(value: Any) -> str | None:

@@ -18,10 +18,18 @@ the plan is for the exception rules, not a reason to lose the record. Flags (`Fl
   is not a correction: kept, and the first one stands on the visit;
 - `COMPETENCE_MISSING` — a task needing a competence was confirmed done by a carer whose
   competence is missing, restricted or expired on the visit's Europe/London date;
-- `LATE_SYNC` — received more than 24 h after it occurred; and for a check-in, also when the
-  visit crossed its late or missed threshold while the check-in was on its way (it occurred
-  before the threshold, arrived after it, more than `LATE_SYNC_GRACE` later): the office saw
-  the visit late or missed although the carer had checked in;
+- `LATE_SYNC` — received more than 24 h after it occurred; or received more than
+  `LATE_SYNC_AFTER_VISIT` (1 h) after both the moment it occurred and the visit's planned end
+  (and more than `LATE_SYNC_GRACE` after it occurred): the office's picture of the visit lacked
+  it for over an hour after the visit should have been over (a check-out synced the next
+  morning, a fall recorded offline); and for a check-in, also when the visit crossed its late
+  or missed threshold while the check-in was on its way (it occurred before the threshold,
+  arrived after it, more than `LATE_SYNC_GRACE` later): the office saw the visit late or
+  missed although the carer had checked in;
+- `CHECK_OUT_BEFORE_CHECK_IN` — a check-out whose time is before the visit's check-in, or a
+  check-in after the visit's check-out (a wrong phone clock, a check-out tapped by mistake
+  before the check-in, facts from two devices): both times are kept as reported and the fact
+  that put them out of order is flagged; the visit shows `attendanceOutOfOrder`;
 - `FUTURE_TIMESTAMP` — the (corrected) time it occurred is after the time it was received;
 - `CLOCK_SKEW_SUSPECT`, `CHAIN_BREAK` — passed in by the mobile upload (`extra_flags`).
 
@@ -30,9 +38,9 @@ a visit of their employer is recorded even when the visit is no longer assigned 
 flagged); a visit of another provider answers `VisitNotFound`, like a missing one.
 
 The visit's `checked_in_at`/`checked_out_at` are set by the first check-in/check-out (or moved by
-a correction of that fact); the derived status follows from them. They are kept in order (a
-check-out never before the check-in) so the status stays derivable; the facts keep the times as
-reported.
+a correction of that fact), as reported: neither is ever moved to keep them in order, because
+a time that never happened would then stand on the visit; the order is flagged instead
+(`CHECK_OUT_BEFORE_CHECK_IN`) and the derived status follows from which facts exist.
 
 Events (contract B of the team brief): `visit.checked_in`, `visit.checked_out`,
 `visit.task_confirmed`, `visit.observation_recorded`, `visit.concern_raised`, and
@@ -74,6 +82,7 @@ from hub.visits.status import visit_deadlines
 
 VISIT_WINDOW_MARGIN = timedelta(hours=2)
 LATE_SYNC_AFTER = timedelta(hours=24)
+LATE_SYNC_AFTER_VISIT = timedelta(hours=1)
 LATE_SYNC_GRACE = timedelta(minutes=2)
 FUTURE_TOLERANCE = timedelta(seconds=5)
 MAX_TEXT_LENGTH = 4000
@@ -233,14 +242,9 @@ async def record_check_in(
     _late_check_in_flags(draft)
     visit = draft.visit
     if _takes_the_visit(draft, visit.checked_in_at):
-        await repository.stamp_visit(
-            session,
-            visit.id,
-            "checked_in_at",
-            min(common.occurred_at, visit.checked_out_at)
-            if visit.checked_out_at is not None
-            else common.occurred_at,
-        )
+        await repository.stamp_visit(session, visit.id, "checked_in_at", common.occurred_at)
+        if visit.checked_out_at is not None and common.occurred_at > visit.checked_out_at:
+            draft.flag(Flag.CHECK_OUT_BEFORE_CHECK_IN)
     else:
         draft.flag(Flag.DUPLICATE_ACTION)
     payload = {
@@ -279,14 +283,9 @@ async def record_check_out(
     visit = draft.visit
     check_in = await repository.standing_fact(session, visit.id, FactKind.CHECK_IN)
     if _takes_the_visit(draft, visit.checked_out_at):
-        await repository.stamp_visit(
-            session,
-            visit.id,
-            "checked_out_at",
-            max(common.occurred_at, visit.checked_in_at)
-            if visit.checked_in_at is not None
-            else common.occurred_at,
-        )
+        await repository.stamp_visit(session, visit.id, "checked_out_at", common.occurred_at)
+        if visit.checked_in_at is not None and common.occurred_at < visit.checked_in_at:
+            draft.flag(Flag.CHECK_OUT_BEFORE_CHECK_IN)
     else:
         draft.flag(Flag.DUPLICATE_ACTION)
     stay = _stay_minutes(check_in, common)
@@ -461,7 +460,12 @@ async def _draft(session: AsyncSession, common: _Common, kind: FactKind) -> _Dra
         draft.flag(Flag.VISIT_REASSIGNED)
     if common.occurred_at > common.received_at + FUTURE_TOLERANCE:
         draft.flag(Flag.FUTURE_TIMESTAMP)
-    if common.received_at - common.occurred_at > LATE_SYNC_AFTER:
+    delay = common.received_at - common.occurred_at
+    if delay > LATE_SYNC_AFTER or (
+        delay > LATE_SYNC_GRACE
+        and common.received_at
+        > max(common.occurred_at, context.visit.planned_end) + LATE_SYNC_AFTER_VISIT
+    ):
         draft.flag(Flag.LATE_SYNC)
     return draft
 

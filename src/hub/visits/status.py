@@ -103,14 +103,17 @@ class VisitFacts:
             raise InvalidInput(
                 "plannedEnd", "must be after plannedStart", code="PLANNED_END_NOT_AFTER_START"
             )
-        if (
+
+    @property
+    def out_of_order(self) -> bool:
+        """The recorded check-out is before the recorded check-in. Both are kept as the
+        carer's devices reported them (a visit never shows a time that did not happen); the
+        status is still derived from which facts exist, and the office is shown the order."""
+        return (
             self.checked_in_at is not None
             and self.checked_out_at is not None
             and self.checked_out_at < self.checked_in_at
-        ):
-            raise InvalidInput(
-                "checkedOutAt", "must not be before checkedInAt", code="CHECK_OUT_BEFORE_CHECK_IN"
-            )
+        )
 
 
 @dataclass(frozen=True, slots=True)

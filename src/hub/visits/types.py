@@ -154,6 +154,12 @@ class Visit(Node):
     )
     checked_in_at: datetime | None
     checked_out_at: datetime | None
+    attendance_out_of_order: bool = strawberry.field(
+        description="The recorded check-out is before the recorded check-in. Both times are "
+        "shown as the carer's devices reported them; the fact that put them out of order is "
+        "flagged CHECK_OUT_BEFORE_CHECK_IN. Someone in the office should find out which is "
+        "right and record a correction."
+    )
     cancelled_at: datetime | None
     cancellation_reason: str | None
     created_at: datetime
@@ -209,6 +215,7 @@ class Visit(Node):
             missed_after=deadlines.missed_after,
             checked_in_at=visit.checked_in_at,
             checked_out_at=visit.checked_out_at,
+            attendance_out_of_order=service.facts_of(visit).out_of_order,
             cancelled_at=visit.cancelled_at,
             cancellation_reason=visit.cancellation_reason,
             created_at=visit.created_at,
