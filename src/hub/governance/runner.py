@@ -2,9 +2,16 @@
 
 Each runs in its own unit of work and can run twice (or on two workers) safely:
 
-- `run_due_visit_scan` — late and missed visits. Reads only visits that started within the
-  longest missed tolerance (plus an overlap) of the previous scan, through the planned-start
-  index, anti-joined with the cases already open; opens one case per rule and visit.
+- `run_due_visit_scan` — late and missed visits. Judges by what has not been judged, not by a
+  time window: every unattended visit past its late (then missed) threshold and not yet judged
+  so for its current planned times (`visits.late_judged_at`, `visits.missed_judged_at`, read
+  through the partial index `ix_visits_awaiting_judgement`) is judged once — `visit.late` /
+  `visit.missed` recorded (`hub.visits.judgement`) and its case opened, in one transaction. So
+  visits already past when the worker first starts, visits created or imported after their time,
+  visits moved into the past and visits due while the worker was down are all judged; a visit a
+  check-in holds is skipped and judged on the next run. Two workers may scan at once: each locks
+  the rows it judges (SKIP LOCKED), the judgement is a conditional UPDATE, and cases are unique
+  on (rule, subject).
 - `run_event_rules` — walks the event log past its stored position in (transaction id, event
   id) order through `settled_events_since`, which never passes an event of a transaction that
   commits late — not even one that took its transaction id before a younger transaction
@@ -22,8 +29,11 @@ calls the `*_job` wrappers on a cron (`HUB_GOVERNANCE_SCAN_SECONDS`).
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
 from arq import cron
@@ -36,21 +46,24 @@ from hub.events.feed import FeedPosition, settled_events_since
 from hub.events.models import Event
 from hub.governance import detect, failures, repository, rules, service
 from hub.governance.detect import Applied
-from hub.governance.rules import CaseRule
+from hub.governance.lifecycle import ACTIVE_STATUSES
+from hub.governance.rules import CaseRule, VisitSnapshot
 from hub.kit.time import Clock
 from hub.logging import get_logger
 from hub.metrics import HubMetrics
+from hub.visits import judgement as judgements
+from hub.visits.judgement import JudgedVisit, Judgement
 
 log = get_logger(__name__)
 
-SCAN_CURSOR = "governance.scan_due_visits"
 EVENT_CURSOR = "governance.apply_event_rules"
 SCAN_BATCH = 1000
+# Visits judged per transaction: the scan locks the rows it judges, and a carer's check-in on one
+# of them waits for that transaction, so it stays a few dozen visits' work long.
+SCAN_CHUNK = 25
 EVENT_BATCH = 500
 MAX_EVENT_BATCHES = 20
 RETRY_BATCH = 100
-# Visits a scan skipped (a fact held their row) are looked at again for this long.
-SCAN_OVERLAP = timedelta(hours=1)
 PLAN_EVENTS = ("visit.generated", "visit.assigned")
 
 
@@ -58,7 +71,6 @@ PLAN_EVENTS = ("visit.generated", "visit.assigned")
 class ScanResult:
     late_opened: int
     missed_opened: int
-    skipped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,35 +103,93 @@ class _Tally:
 
 
 async def run_due_visit_scan(
-    sessions: SessionFactory, clock: Clock, *, limit: int = SCAN_BATCH
+    sessions: SessionFactory, clock: Clock, *, limit: int = SCAN_BATCH, chunk: int = SCAN_CHUNK
 ) -> ScanResult:
-    """Open late and missed cases for every visit past its threshold now (see module doc)."""
-    async with unit_of_work(sessions) as session:
-        cursor = await repository.lock_cursor(session, SCAN_CURSOR)
-        if cursor is None:
-            return ScanResult(0, 0, skipped=True)
-        now = clock.now()
-        longest = timedelta(minutes=await repository.longest_missed_tolerance(session))
-        previous = min(cursor.scanned_to or now, now)
-        since = previous - longest - SCAN_OVERLAP
-        opened = {CaseRule.VISIT_LATE: 0, CaseRule.VISIT_MISSED: 0}
-        full = False
-        for rule, build in (
-            (CaseRule.VISIT_LATE, rules.late_visit),
-            (CaseRule.VISIT_MISSED, rules.missed_visit),
-        ):
-            due = await repository.due_visits(session, rule, now=now, since=since, limit=limit)
-            full = full or len(due) >= limit
+    """Judge every visit past a threshold it has not been judged for (see module doc), up to
+    `limit` visits, `chunk` visits per transaction; a full run leaves the rest to the next."""
+    now = clock.now()
+    opened = {CaseRule.VISIT_LATE: 0, CaseRule.VISIT_MISSED: 0}
+    seen = 0
+    while seen < limit:
+        async with unit_of_work(sessions) as session:
+            due = await repository.awaiting_judgement(
+                session, now=now, limit=min(chunk, limit - seen)
+            )
             plans = await repository.plan_events(session, [v.visit_id for v in due], PLAN_EVENTS)
             for visit in due:
-                spec = build(visit, now, plans.get(visit.visit_id, ()))
-                if spec is None:
-                    continue
-                if (await service.open_case(session, spec, clock=clock)).created:
+                for rule in await _judge_visit(
+                    session, visit, now, plans.get(visit.visit_id, ()), clock
+                ):
                     opened[rule] += 1
-        if not full:  # a full batch leaves the window where it was: the next run continues
-            cursor.scanned_to = now
+        seen += len(due)
+        if len(due) < chunk:
+            break
     return ScanResult(opened[CaseRule.VISIT_LATE], opened[CaseRule.VISIT_MISSED])
+
+
+_JUDGEMENTS = (
+    (CaseRule.VISIT_LATE, Judgement.LATE, rules.late_visit),
+    (CaseRule.VISIT_MISSED, Judgement.MISSED, rules.missed_visit),
+)
+
+
+async def _judge_visit(
+    session: AsyncSession,
+    visit: VisitSnapshot,
+    now: datetime,
+    plan: Sequence[int],
+    clock: Clock,
+) -> list[CaseRule]:
+    """Record `visit.late` / `visit.missed` for each threshold the visit has passed and not been
+    judged for, and open its case; the rules whose case was opened now."""
+    created: list[CaseRule] = []
+    for rule, judgement, build in _JUDGEMENTS:
+        late = judgement is Judgement.LATE
+        if (visit.late_judged_at if late else visit.missed_judged_at) is not None:
+            continue
+        spec = build(visit, now, plan)
+        if spec is None:  # not past this threshold yet
+            continue
+        event_id = await judgements.record_judgement(
+            session,
+            JudgedVisit(
+                visit_id=visit.visit_id,
+                package_id=visit.package_id,
+                contract_id=visit.contract_id,
+                provider_id=visit.provider_id,
+                person_id=visit.person_id,
+                planned_start=visit.planned_start,
+                planned_end=visit.planned_end,
+                time_critical=visit.time_critical,
+                threshold=visit.late_after if late else visit.missed_after,
+            ),
+            judgement,
+            at=now,
+            actor=service.SYSTEM_ACTOR,
+        )
+        if event_id is None:  # attended, cancelled or moved meanwhile
+            continue
+        spec = dataclasses.replace(
+            spec,
+            subject_id=await _case_subject(session, rule, visit),
+            evidence=(*spec.evidence, event_id),
+        )
+        if (await service.open_case(session, spec, clock=clock)).created:
+            created.append(rule)
+    return created
+
+
+async def _case_subject(session: AsyncSession, rule: CaseRule, visit: VisitSnapshot) -> uuid.UUID:
+    """The case a judgement belongs to. The visit itself, as a rule's cases are keyed — unless
+    the visit was moved after a case of this rule was resolved: lateness at the new time is a
+    new incident that someone must see, not evidence on a closed case, so it is keyed by the
+    visit and its new planned start. (A case still active takes the new judgement as evidence.)"""
+    existing = await repository.find_case(session, rule, "visit", visit.visit_id)
+    if existing is None or existing.status in ACTIVE_STATUSES:
+        return visit.visit_id
+    return uuid.uuid5(
+        uuid.NAMESPACE_URL, f"care-hub:visit:{visit.visit_id}:{visit.planned_start.isoformat()}"
+    )
 
 
 async def run_event_rules(
