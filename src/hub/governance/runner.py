@@ -20,8 +20,28 @@ Each runs in its own unit of work and can run twice (or on two workers) safely:
   in `governance_rule_failures` and retried on later runs (`hub.governance.failures`), so one
   bad payload blocks nobody and is never dropped in silence. Cases, failures and the cursor
   commit together, so a crash replays the batch and the unique (rule, subject) key absorbs the
-  replay.
+  replay. Each transaction is short (at most `HOLD_SECONDS`, see below).
 - `run_escalations` — climbs the ladder for every case whose next rung is due.
+
+Locks: rule runs never hold a visit's row for long. A case the rules open references its visit
+(`exception_cases.visit_id`), so PostgreSQL's foreign-key check takes FOR KEY SHARE on the visit's
+row until the rule transaction ends; when a transaction judged 500 events, that was seconds, and
+every carer's check-in or observation on one of those visits — which locks the visit — waited,
+hit the upload's lock timeout and answered DEFERRED (throughput fell from 246 to 33 commands/s).
+Of the three remedies — short transactions, SKIP LOCKED, one lock order — only short transactions
+fit: the event rules must judge every event in log order, so they cannot skip a locked visit and
+come back later, and a lock order does not shorten a wait, only prevents deadlocks. So:
+
+- each event-rules transaction commits after `EVENT_BATCH` events or `HOLD_SECONDS`
+  (0.25 s), whichever is first (and judges at least one event): whoever locks a visit — a
+  carer's fact, an office cancellation or assignment, a supplier's reschedule — waits at most
+  that plus one event's work, never for a whole pass;
+- the due-visit scan judges at most `SCAN_CHUNK` visits or `HOLD_SECONDS` per transaction, and
+  takes the rows it judges FOR NO KEY UPDATE SKIP LOCKED: a visit a carer is writing is left
+  for the next run;
+- the facts path locks the visit FOR NO KEY UPDATE (`hub.visits.repository.fact_context`): it
+  never changes a visit's key, and that lock does not conflict with the foreign-key checks of
+  cases being opened, so an upload does not queue behind a rule transaction at all.
 
 Tests and benchmarks call these directly with a session factory and a clock; the arq worker
 calls the `*_job` wrappers on a cron (`HUB_GOVERNANCE_SCAN_SECONDS`).
@@ -30,6 +50,7 @@ calls the `*_job` wrappers on a cron (`HUB_GOVERNANCE_SCAN_SECONDS`).
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -62,7 +83,10 @@ SCAN_BATCH = 1000
 # of them waits for that transaction, so it stays a few dozen visits' work long.
 SCAN_CHUNK = 25
 EVENT_BATCH = 500
-MAX_EVENT_BATCHES = 20
+MAX_EVENTS_PER_RUN = 10_000
+# How long one transaction of the event rules or the scan may run before it commits: the cases
+# it opens reference the visit, so until it commits it holds the visit's row (see the module doc).
+HOLD_SECONDS = 0.25
 RETRY_BATCH = 100
 PLAN_EVENTS = ("visit.generated", "visit.assigned")
 
@@ -103,26 +127,37 @@ class _Tally:
 
 
 async def run_due_visit_scan(
-    sessions: SessionFactory, clock: Clock, *, limit: int = SCAN_BATCH, chunk: int = SCAN_CHUNK
+    sessions: SessionFactory,
+    clock: Clock,
+    *,
+    limit: int = SCAN_BATCH,
+    chunk: int = SCAN_CHUNK,
+    hold: float = HOLD_SECONDS,
 ) -> ScanResult:
     """Judge every visit past a threshold it has not been judged for (see module doc), up to
-    `limit` visits, `chunk` visits per transaction; a full run leaves the rest to the next."""
+    `limit` visits; each transaction judges at most `chunk` visits or runs `hold` seconds. A
+    full run leaves the rest to the next."""
     now = clock.now()
     opened = {CaseRule.VISIT_LATE: 0, CaseRule.VISIT_MISSED: 0}
     seen = 0
     while seen < limit:
         async with unit_of_work(sessions) as session:
+            deadline = time.monotonic() + hold
             due = await repository.awaiting_judgement(
                 session, now=now, limit=min(chunk, limit - seen)
             )
             plans = await repository.plan_events(session, [v.visit_id for v in due], PLAN_EVENTS)
+            judged = 0
             for visit in due:
+                if judged and time.monotonic() >= deadline:
+                    break  # commit; the rows not judged are released and read again next
                 for rule in await _judge_visit(
                     session, visit, now, plans.get(visit.visit_id, ()), clock
                 ):
                     opened[rule] += 1
-        seen += len(due)
-        if len(due) < chunk:
+                judged += 1
+        seen += judged
+        if judged == len(due) < chunk:
             break
     return ScanResult(opened[CaseRule.VISIT_LATE], opened[CaseRule.VISIT_MISSED])
 
@@ -197,27 +232,43 @@ async def run_event_rules(
     clock: Clock,
     *,
     batch: int = EVENT_BATCH,
-    max_batches: int = MAX_EVENT_BATCHES,
+    max_events: int = MAX_EVENTS_PER_RUN,
+    hold: float = HOLD_SECONDS,
 ) -> RuleRun:
     """Retry the failures that are due, then apply the rules to every settled event past the
-    cursor, a batch per transaction, until caught up (or `max_batches`). An event whose rules
-    fail is recorded in `governance_rule_failures` (its savepoint rolled back) and the run goes
-    on: one bad payload cannot stop governance for everyone, and is never lost."""
+    cursor until caught up (or `max_events`). An event whose rules fail is recorded in
+    `governance_rule_failures` (its savepoint rolled back) and the run goes on: one bad payload
+    cannot stop governance for everyone, and is never lost.
+
+    Each transaction ends after `batch` events or `hold` seconds, whichever comes first (and
+    judges at least one event, so the run always moves): see the module doc for why a rule run
+    must never hold a visit's row for longer."""
     tally = _Tally()
     position = FeedPosition(0, 0)
     unresolved = 0
-    for number in range(max_batches):
+    first = True
+    handed_over = False
+    while True:
         async with unit_of_work(sessions) as session:
             cursor = await repository.lock_cursor(session, EVENT_CURSOR)
-            if cursor is None:
+            if cursor is None and first:
                 return _result(tally, position, unresolved=0, skipped=True)
-            if number == 0:
-                await _retry_failures(session, clock, tally)
+            if cursor is None:  # another worker took over between two transactions
+                handed_over = True
+                break
+            deadline = time.monotonic() + hold
+            if first:
+                await _retry_failures(session, clock, tally, deadline)
+                first = False
             position = FeedPosition(cursor.txid, cursor.event_id)
+            limit = min(batch, max_events - tally.events)
             rows = await settled_events_since(
-                session, position, types=detect.EVENT_TYPES, limit=batch
+                session, position, types=detect.EVENT_TYPES, limit=limit
             )
+            judged = 0
             for row in rows:
+                if judged and time.monotonic() >= deadline:
+                    break  # commit what is judged; the next transaction goes on from here
                 event_id, event_type, contract_id = row.id, row.type, row.contract_id
                 position = FeedPosition.after(row)
                 error = await _judge(session, row, clock, tally)
@@ -232,24 +283,29 @@ async def run_event_rules(
                         now=clock.now(),
                     )
                 cursor.txid, cursor.event_id = position.txid, position.event_id
-            tally.events += len(rows)
-            caught_up = len(rows) < batch
-            unresolved = (
-                await repository.unresolved_rule_failures(session)
-                if caught_up or number == max_batches - 1
-                else 0
-            )
-        if caught_up:
+                judged += 1
+            tally.events += judged
+            done = (judged == len(rows) and len(rows) < limit) or tally.events >= max_events
+            unresolved = await repository.unresolved_rule_failures(session) if done else 0
+        if done:
             break
+    if handed_over:
+        async with unit_of_work(sessions) as session:
+            unresolved = await repository.unresolved_rule_failures(session)
     return _result(tally, position, unresolved=unresolved)
 
 
-async def _retry_failures(session: AsyncSession, clock: Clock, tally: _Tally) -> None:
-    """Judge again every recorded failure whose next attempt is due, oldest event first."""
+async def _retry_failures(
+    session: AsyncSession, clock: Clock, tally: _Tally, deadline: float
+) -> None:
+    """Judge again every recorded failure whose next attempt is due, oldest event first, until
+    the transaction's time is up (the rest wait for the next run)."""
     now = clock.now()
     due = await repository.due_rule_failures(session, now, RETRY_BATCH)
     events = await repository.events_by_id(session, [failure.event_id for failure in due])
     for failure in due:
+        if tally.retried and time.monotonic() >= deadline:
+            break
         tally.retried += 1
         row = events.get(failure.event_id)
         error = (

@@ -464,7 +464,11 @@ _FACT_CONTEXT = (
         .join(_people, _people.c.id == _packages.c.person_id)
     )
     .where(_visits.c.id == bindparam("visit_id"))
-    .with_for_update(of=_visits)
+    # FOR NO KEY UPDATE, not FOR UPDATE: recording a fact never changes the visit's key, and the
+    # weaker lock does not conflict with the FOR KEY SHARE that foreign-key checks take — so a
+    # carer's upload does not queue behind a governance transaction opening cases that
+    # reference this visit (hub.governance.runner), while two facts on one visit still serialise.
+    .with_for_update(of=_visits, key_share=True)
 )
 
 
