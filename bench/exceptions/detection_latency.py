@@ -66,7 +66,7 @@ from hub.events.log import NewEvent, record
 from hub.events.notify import listener_dsn
 from hub.governance import repository as governance_repository
 from hub.governance.rules import CaseRule
-from hub.governance.runner import SCAN_OVERLAP, run_due_visit_scan
+from hub.governance.runner import run_due_visit_scan
 from hub.graphql.ids import decode_global_id, encode_global_id
 from hub.kit.time import SystemClock
 
@@ -293,19 +293,18 @@ async def _scan(sessions: SessionFactory) -> ScanRun:
 async def _explain_scan_sql(
     database_url: str, dialect: Any, now: datetime, interval: float
 ) -> ScanSql:
-    """The scan's SQL as the runner would issue it at `now` (its window starts at the previous
-    scan, one interval ago, less the longest tolerance and the overlap), in a transaction that
-    is rolled back."""
-    since = now - timedelta(seconds=interval, minutes=MISSED_MINUTES) - SCAN_OVERLAP
+    """The scan's SQL as the runner would issue it at `now` (it reads the visits not yet judged
+    through the partial index; one query serves both thresholds, so it is explained in both
+    slots), and the hand-written baseline over the old window (the previous scan, one interval
+    ago, less the longest tolerance and an hour's overlap), in a transaction rolled back."""
+    since = now - timedelta(seconds=interval, minutes=MISSED_MINUTES) - timedelta(hours=1)
     connection = await asyncpg.connect(listener_dsn(database_url))
     try:
-        explained = []
-        for rule in (CaseRule.VISIT_LATE, CaseRule.VISIT_MISSED):
-            sql, values = baselines.positional(
-                governance_repository.due_visits_query(rule, now=now, since=since, limit=1000),
-                dialect,
-            )
-            explained.append(await baselines.explain(connection, sql, *values))
+        sql, values = baselines.positional(
+            governance_repository.awaiting_judgement_query(now=now, limit=1000), dialect
+        )
+        judged = await baselines.explain(connection, sql, *values)
+        explained = [judged, judged]
         raw = await baselines.explain_raw_scan(connection, now, since)
     finally:
         await connection.close()

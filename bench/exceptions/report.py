@@ -225,11 +225,12 @@ def markdown(results: Sequence[Repetition], args: argparse.Namespace) -> str:
         "| rows returned |",
         "|---|---|---|---|",
         table.explained(
-            "mid-window, before a scan: runner `due_visits_query(VISIT_LATE)`",
+            "mid-window, before a scan: runner `awaiting_judgement_query`",
             lambda r: r.busy_sql.late,
         ),
         table.explained(
-            "mid-window: runner `due_visits_query(VISIT_MISSED)`", lambda r: r.busy_sql.missed
+            "mid-window: runner `awaiting_judgement_query` (same query)",
+            lambda r: r.busy_sql.missed,
         ),
         table.explained("mid-window: baseline, hand-written SQL (late)", lambda r: r.busy_sql.raw),
         table.explained("after the window (nothing due): runner, late", lambda r: r.idle_sql.late),

@@ -147,7 +147,7 @@ DEMO_KPIS = (
     contracts.KpiSpec(
         code="visits_on_time",
         name="Visits started on time",
-        source_event_types=("visit.generated", "visit.checked_in"),
+        source_event_types=("visit.generated", "visit.checked_in", "visit.late"),
         quality_rule=(
             "Check-in recorded at the door (inside the geofence) within 15 minutes of the planned "
             "start, or 5 minutes for a time-critical call"
@@ -166,7 +166,12 @@ DEMO_KPIS = (
     contracts.KpiSpec(
         code="missed_visits",
         name="Missed visits (no more than 0.5% of planned visits)",
-        source_event_types=("visit.generated", "visit.checked_in", "visit.cancelled"),
+        source_event_types=(
+            "visit.generated",
+            "visit.missed",
+            "visit.checked_in",
+            "visit.cancelled",
+        ),
         quality_rule=(
             "A visit counts as delivered when checked in before 60 minutes past its planned start; "
             "cancellations need a recorded reason"

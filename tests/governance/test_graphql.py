@@ -325,8 +325,10 @@ async def test_a_sampled_case_replays_as_a_timeline_and_exports_as_an_audit_pack
     assert data["node"] == {"id": gid(late)}
     assert case["visit"]["status"] == "IN_PROGRESS"
     timeline = case["timeline"]
-    # The visit was planned by a builder (no plan events): the case's own events and the fact.
+    # The visit was planned by a builder (no plan events): the judgement that opened the case,
+    # the case's own events and the fact.
     assert [(e["type"], e["relation"]) for e in timeline] == [
+        ("visit.late", "opened"),
         ("case.opened", "lifecycle"),
         ("case.acknowledged", "lifecycle"),
         ("visit.checked_in", "reconciled"),

@@ -1,10 +1,12 @@
 """The due-visit scan against the real database: late and missed cases at the edge instants of
 each tolerance (the tighter one for time-critical calls), across both clock changes, once per
 visit however often it runs, with the events the commissioners' feed streams — and a scan whose
-plan reads visits through the planned-start index, never a sequential scan."""
+plan reads only the visits awaiting judgement, through their partial index, never a sequential
+scan. (What the scan judges whenever a visit arrives or moves: test_due_visits.py.)"""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, insert, select, text
@@ -15,7 +17,6 @@ from hub.events.models import Event
 from hub.governance import repository
 from hub.governance.lifecycle import CaseSeverity, CaseStatus
 from hub.governance.models import ExceptionCase
-from hub.governance.rules import CaseRule
 from hub.governance.runner import ScanResult, run_due_visit_scan
 from hub.kit.ids import uuid7
 from hub.kit.time import FixedClock
@@ -241,11 +242,14 @@ async def test_fall_back_0130_is_late_fifteen_minutes_after_its_first_occurrence
 # --- index-driven -----------------------------------------------------------------------------
 
 
-async def test_the_due_visit_scan_reads_visits_through_the_planned_start_index(
+async def test_the_due_visit_scan_reads_only_visits_awaiting_judgement_through_its_index(
     sessions: SessionFactory, clock: FixedClock, world: World
 ) -> None:
-    """A few thousand visits over two months; the scan looks at the last hours only."""
+    """A few thousand visits over two months, those before 06:00 judged already (the steady
+    state): the scan's plan reads the partial index of visits awaiting judgement, never a
+    sequential scan of visits, and the scan judges the few that are due."""
     first = START - timedelta(days=45)
+    steady = START - timedelta(hours=2)
     rows = [
         {
             "id": uuid7(),
@@ -257,6 +261,10 @@ async def test_the_due_visit_scan_reads_visits_through_the_planned_start_index(
         }
         for n in range(3000)
     ]
+    for n, row in enumerate(rows):
+        planned = first + timedelta(minutes=30 * n)
+        if planned < steady:
+            row["late_judged_at"] = row["missed_judged_at"] = planned
     async with unit_of_work(sessions) as session:
         await session.execute(insert(Visit), rows)
         total = await session.scalar(select(func.count()).select_from(Visit))
@@ -266,25 +274,21 @@ async def test_the_due_visit_scan_reads_visits_through_the_planned_start_index(
         await session.execute(text("ANALYZE exception_cases"))
 
     clock.current = START
-    for rule in (CaseRule.VISIT_LATE, CaseRule.VISIT_MISSED):
-        statement = repository.due_visits_query(
-            rule, now=clock.now(), since=clock.now() - timedelta(hours=2), limit=1000
-        )
-        async with unit_of_work(sessions) as session:
-            connection = await session.connection()
-            compiled = statement.compile(dialect=connection.dialect)
-            sql = "EXPLAIN " + str(compiled)
-            params = tuple(compiled.params[name] for name in compiled.positiontup or ())
-            explained = await connection.exec_driver_sql(sql, params)
-            plan = "\n".join(row[0] for row in explained.all())
-        assert "Seq Scan on visits" not in plan, plan
-        assert "ix_visits_planned_start" in plan, plan
+    statement = repository.awaiting_judgement_query(now=clock.now(), limit=25)
+    async with unit_of_work(sessions) as session:
+        connection = await session.connection()
+        compiled = statement.compile(dialect=connection.dialect)
+        sql = "EXPLAIN " + str(compiled)
+        params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+        explained = await connection.exec_driver_sql(sql, params)
+        plan = "\n".join(row[0] for row in explained.all())
+    assert "Seq Scan on visits" not in plan, plan
+    assert "ix_visits_awaiting_judgement" in plan, plan
 
-    # The scan itself looks back the longest missed tolerance (60 min) plus an hour's overlap:
-    # the visits at 06:30, 07:00 and 07:30 are late, the one at 06:30 also missed. Older
-    # unattended visits predate the hub's first scan and are not raised now.
+    # 06:00 and 06:30 are missed (and late); 07:00 is late and exactly at its missed threshold;
+    # 07:30 is late; 08:00 is within its tolerance.
     result = await run_due_visit_scan(sessions, clock)
-    assert (result.late_opened, result.missed_opened) == (3, 1)
+    assert (result.late_opened, result.missed_opened) == (4, 2)
     async with read_only(sessions) as session:
         starts = await session.scalars(
             select(Visit.planned_start)
@@ -292,16 +296,31 @@ async def test_the_due_visit_scan_reads_visits_through_the_planned_start_index(
             .where(ExceptionCase.rule == "visit_late")
             .order_by(Visit.planned_start)
         )
-        assert [s.astimezone(UTC).time() for s in starts] == [time(6, 30), time(7), time(7, 30)]
+        assert [s.astimezone(UTC).time() for s in starts] == [
+            time(6),
+            time(6, 30),
+            time(7),
+            time(7, 30),
+        ]
 
 
-async def test_a_second_worker_skips_the_scan_another_is_running(
+async def test_two_workers_scanning_at_once_judge_each_visit_once(
     sessions: SessionFactory, clock: FixedClock, world: World
 ) -> None:
-    visit = await add_visit(sessions, world, START)
-    clock.current = START + timedelta(minutes=16)
-    async with unit_of_work(sessions) as holding:
-        assert await repository.lock_cursor(holding, "governance.scan_due_visits") is not None
-        assert await run_due_visit_scan(sessions, clock) == ScanResult(0, 0, skipped=True)
-    assert (await run_due_visit_scan(sessions, clock)).late_opened == 1
-    assert set(await _cases(sessions, visit)) == {"visit_late"}
+    visits_ = [await add_visit(sessions, world, START + timedelta(minutes=m)) for m in range(60)]
+    clock.current = START + timedelta(hours=3)
+    first, second = await asyncio.gather(
+        run_due_visit_scan(sessions, clock, chunk=7), run_due_visit_scan(sessions, clock, chunk=7)
+    )
+    assert first.late_opened + second.late_opened == 60
+    assert first.missed_opened + second.missed_opened == 60
+    async with read_only(sessions) as session:
+        judged = await session.execute(
+            select(Event.type, func.count())
+            .where(Event.type.in_(["visit.late", "visit.missed"]))
+            .group_by(Event.type)
+        )
+        assert dict(judged.all()) == {"visit.late": 60, "visit.missed": 60}
+    for visit in visits_[:3]:
+        assert set(await _cases(sessions, visit)) == {"visit_late", "visit_missed"}
+    assert await run_due_visit_scan(sessions, clock) == ScanResult(0, 0)

@@ -5,10 +5,11 @@ the provider's office (coordinator, registered manager) its provider's cases; an
 A case outside the scope answers exactly like a missing one. The events the rules failed on
 (`rule_failure_visible`): admins, and a registered manager for their provider's contracts.
 
-The due-visit scan (`due_visits_query`) is index-driven: it reads visits by a bounded range of
-planned start (`ix_visits_planned_start`), keeps the unattended ones past their threshold, and
-anti-joins the cases already open for that rule through the unique (rule, subject) index, so
-its cost follows the visits that are due, not the size of the visits table.
+The due-visit scan (`awaiting_judgement_query`) is index-driven: it reads the visits not yet
+judged through the partial index `ix_visits_awaiting_judgement`, which holds only unattended,
+uncancelled visits not yet judged missed, so its cost follows the visits of the last few hours,
+not the size of the visits table — and it needs no time window, which would let a visit that
+arrived, moved or was due while the worker was down slip past unjudged.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from sqlalchemy import (
     DateTime,
     Select,
     and_,
-    exists,
     false,
     func,
     literal,
@@ -53,8 +53,9 @@ from hub.governance.rules import CaseRule, VisitSnapshot
 from hub.packages.models import CarePackage
 from hub.tenancy import AccessScope
 from hub.visits.models import Visit
-from hub.visits.repository import status_condition
-from hub.visits.status import VisitStatus, VisitTolerances, visit_deadlines
+from hub.visits.repository import late_after as visit_late_after
+from hub.visits.repository import missed_after as visit_missed_after
+from hub.visits.status import VisitTolerances, visit_deadlines
 
 # --- tenancy ----------------------------------------------------------------------------------
 
@@ -526,6 +527,9 @@ def _snapshot(row: Any) -> VisitSnapshot:
         late_after=deadlines.late_after,
         missed_after=deadlines.missed_after,
         minimum_stay_percent=stay,
+        package_id=visit.package_id,
+        late_judged_at=visit.late_judged_at,
+        missed_judged_at=visit.missed_judged_at,
     )
 
 
@@ -538,52 +542,46 @@ async def visit_snapshot(session: AsyncSession, visit_id: uuid.UUID) -> VisitSna
     return _snapshot(row) if row is not None else None
 
 
-def due_visits_query(
-    rule: CaseRule, *, now: datetime, since: datetime, limit: int
-) -> _SnapshotSelect:
-    """Unattended visits that started in (since, now] and are past the rule's threshold at
-    `now`, with no case of that rule yet; locked, skipping rows a fact is writing right now.
+def awaiting_judgement_query(*, now: datetime, limit: int) -> _SnapshotSelect:
+    """Visits not yet judged for a threshold they have passed at `now`: unattended, not
+    cancelled, started by `now`, and either past the late threshold and not judged late, or past
+    the missed threshold (and, being in the index, not judged missed). Oldest first; locked,
+    skipping rows a fact (or another scan) is writing right now.
 
-    The lock orders the scan against check-ins: a check-in that commits first makes the visit
-    attended (re-checked under the lock); one that waits for the scan commits after the case
-    exists, and its event then reconciles the case. Either way no false case survives."""
+    No time window: a visit is found however late it arrived, was moved, or the worker ran. The
+    first four conditions are the predicate of the partial index `ix_visits_awaiting_judgement`
+    word for word, so the planner reads that index, and its range `planned_start <= now` holds
+    only the visits of the last missed tolerance plus the ones about to be judged.
+
+    The row lock (FOR NO KEY UPDATE: the scan never changes a key, so it does not block foreign
+    keys to the visit) orders the scan against check-ins: a check-in that commits first makes
+    the visit attended, and `hub.visits.repository.mark_judged` re-checks that under the lock;
+    one that waits for the scan commits after the case exists, and its event then reconciles
+    the case."""
     at = literal(now, DateTime(timezone=True))
-    past = (
-        status_condition(VisitStatus.MISSED, now)
-        if rule is CaseRule.VISIT_MISSED
-        else or_(status_condition(VisitStatus.LATE, now), status_condition(VisitStatus.MISSED, now))
-    )
-    has_case = exists().where(
-        ExceptionCase.rule == rule.value,
-        ExceptionCase.subject_type == "visit",
-        ExceptionCase.subject_id == Visit.id,
-    )
+    late_after = visit_late_after()
+    missed_after = visit_missed_after()
     return (
         _snapshot_columns()
         .where(
-            Visit.planned_start > literal(since, DateTime(timezone=True)),
+            Visit.missed_judged_at.is_(None),
+            Visit.cancelled_at.is_(None),
+            Visit.checked_in_at.is_(None),
+            Visit.checked_out_at.is_(None),
             Visit.planned_start <= at,
-            past,  # unattended, not cancelled, past the threshold (hub.visits.status)
-            not_(has_case),
+            or_(and_(Visit.late_judged_at.is_(None), at > late_after), at > missed_after),
         )
         .order_by(Visit.planned_start, Visit.id)
         .limit(limit)
-        .with_for_update(of=Visit, skip_locked=True)
+        .with_for_update(of=Visit, skip_locked=True, key_share=True)
     )
 
 
-async def due_visits(
-    session: AsyncSession, rule: CaseRule, *, now: datetime, since: datetime, limit: int
+async def awaiting_judgement(
+    session: AsyncSession, *, now: datetime, limit: int
 ) -> list[VisitSnapshot]:
-    result = await session.execute(due_visits_query(rule, now=now, since=since, limit=limit))
+    result = await session.execute(awaiting_judgement_query(now=now, limit=limit))
     return [_snapshot(row) for row in result.all()]
-
-
-async def longest_missed_tolerance(session: AsyncSession) -> int:
-    """The largest missed tolerance of any contract, in minutes: how far back a visit can
-    have started and only now become late or missed."""
-    value = await session.scalar(select(func.max(Contract.missed_after_minutes)))
-    return int(value or 0)
 
 
 async def plan_events(

@@ -149,6 +149,10 @@ class VisitSnapshot:
     late_after: datetime
     missed_after: datetime
     minimum_stay_percent: int
+    package_id: uuid.UUID | None = None
+    # When the visit was judged late / missed for its current times (`hub.visits.judgement`).
+    late_judged_at: datetime | None = None
+    missed_judged_at: datetime | None = None
 
 
 def _local(value: datetime) -> str:

@@ -9,7 +9,8 @@ like generated visits, because the contract KPIs count planned visits by that ev
 `hub.demo.DEMO_KPIS`); the payload's `origin` says where the plan came from.
 
 A reschedule moves an unattended, uncancelled visit and records `visit.rescheduled` with the
-times before and after.
+times before and after; it clears the visit's late/missed judgement, so the due-visit scan
+judges it again against the new times (a move into the past is judged on the next scan).
 """
 
 from __future__ import annotations
@@ -170,6 +171,8 @@ async def reschedule_visit(
         return found
     before = (visit.planned_start, visit.planned_end)
     visit.planned_start, visit.planned_end = start, end
+    # Judged against the old times; the new ones are judged afresh (`hub.visits.judgement`).
+    visit.late_judged_at = visit.missed_judged_at = None
     await session.flush()
     await _record(
         session,

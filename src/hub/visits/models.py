@@ -44,11 +44,28 @@ class Visit(Entity):
     checked_out_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
     cancellation_reason: Mapped[str | None] = mapped_column(Text)
+    # When the hub judged the visit late, then missed, for its current planned times
+    # (`hub.visits.judgement`). Null until judged, so every visit — generated, planned by a
+    # supplier after its time, or inserted any other way — waits to be judged; a reschedule
+    # clears both, so the visit is judged again against its new times.
+    late_judged_at: Mapped[datetime | None]
+    missed_judged_at: Mapped[datetime | None]
 
     __table_args__ = (
         CheckConstraint("planned_end > planned_start", name="planned_in_order"),
         Index("ix_visits_package_id_planned_start", "package_id", "planned_start"),
         Index("ix_visits_planned_start", "planned_start"),
+        # The due-visit scan reads only visits still awaiting a judgement: unattended, not
+        # cancelled, not yet judged missed. Judged, attended and cancelled visits leave it, so
+        # its size follows the visits of the last few hours, not the table.
+        Index(
+            "ix_visits_awaiting_judgement",
+            "planned_start",
+            postgresql_where=text(
+                "missed_judged_at IS NULL AND cancelled_at IS NULL "
+                "AND checked_in_at IS NULL AND checked_out_at IS NULL"
+            ),
+        ),
     )
 
 

@@ -154,6 +154,16 @@ def _missed_after() -> ColumnElement[Any]:
     return Visit.planned_start + _minutes(Contract.missed_after_minutes)
 
 
+def late_after() -> ColumnElement[Any]:
+    """The visit's late threshold in SQL (needs `contracts` joined)."""
+    return _late_after()
+
+
+def missed_after() -> ColumnElement[Any]:
+    """The visit's missed threshold in SQL (needs `contracts` joined)."""
+    return _missed_after()
+
+
 def status_condition(status: VisitStatus, now: datetime) -> ColumnElement[bool]:
     """SQL true exactly when `derive_visit_status` would give `status` at `now`.
 
@@ -454,7 +464,11 @@ _FACT_CONTEXT = (
         .join(_people, _people.c.id == _packages.c.person_id)
     )
     .where(_visits.c.id == bindparam("visit_id"))
-    .with_for_update(of=_visits)
+    # FOR NO KEY UPDATE, not FOR UPDATE: recording a fact never changes the visit's key, and the
+    # weaker lock does not conflict with the FOR KEY SHARE that foreign-key checks take — so a
+    # carer's upload does not queue behind a governance transaction opening cases that
+    # reference this visit (hub.governance.runner), while two facts on one visit still serialise.
+    .with_for_update(of=_visits, key_share=True)
 )
 
 
@@ -663,3 +677,45 @@ async def by_idempotency_key(
         _select_records().where(Visit.idempotency_key == idempotency_key, visit_visible(scope)),
     )
     return records[0] if records else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Judgement (hub.visits.judgement)
+
+JudgedColumn = Literal["late_judged_at", "missed_judged_at"]
+_MARK_JUDGED: dict[str, Update] = {
+    column: update(_visits)
+    .where(
+        _visits.c.id == bindparam("visit_id"),
+        _visits.c.planned_start == bindparam("judged_start"),
+        _visits.c[column].is_(None),
+        _visits.c.cancelled_at.is_(None),
+        _visits.c.checked_in_at.is_(None),
+        _visits.c.checked_out_at.is_(None),
+    )
+    .values({column: bindparam("at")})
+    .returning(_visits.c.id)
+    for column in ("late_judged_at", "missed_judged_at")
+}
+
+
+async def mark_judged(
+    session: AsyncSession,
+    visit_id: uuid.UUID,
+    column: JudgedColumn,
+    *,
+    planned_start: datetime,
+    at: datetime,
+) -> bool:
+    """Set the visit's judgement time, only if it is still unattended, not cancelled, not yet
+    judged and still planned to start at `planned_start`; whether it was set. The UPDATE locks
+    the row and re-checks these conditions after any wait, so of two workers (or a worker and a
+    check-in or reschedule committing meanwhile) exactly one outcome wins."""
+    result = await session.execute(
+        _MARK_JUDGED[column], {"visit_id": visit_id, "judged_start": planned_start, "at": at}
+    )
+    marked = result.scalar_one_or_none() is not None
+    held = session.identity_map.get(identity_key(Visit, visit_id))
+    if marked and held is not None:
+        set_committed_value(held, column, at)
+    return marked
