@@ -2,7 +2,7 @@
 identifiers scoped to their sender
 
 Revision ID: 0010_person_links
-Revises: 0008_intake
+Revises: 0009_visit_judgement
 Create Date: 2026-12-08 00:10:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0010_person_links"
-down_revision: str | None = "0008_intake"
+down_revision: str | None = "0009_visit_judgement"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """account lifecycle and attributable reads of unlinked person data
 
 Revision ID: 0011_account_lifecycle
-Revises: 0008_intake
+Revises: 0010_person_links
 Create Date: 2026-12-08 00:10:00
 
 The access log names records that carry person data before any person record exists (an
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0011_account_lifecycle"
-down_revision: str | None = "0008_intake"
+down_revision: str | None = "0010_person_links"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
