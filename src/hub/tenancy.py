@@ -155,11 +155,7 @@ def person_visible(scope: AccessScope) -> ColumnElement[bool]:
             select(CarePackage.person_id).where(CarePackage.id.in_(_my_package_ids(scope)))
         )
     if scope.role is Role.PARTNER_CLIENT:
-        return Person.id.in_(
-            select(Referral.person_id).where(
-                Referral.referrer_organisation_id == scope.organisation_id
-            )
-        )
+        return Person.id.in_(select(Referral.person_id).where(_partners_referral(scope)))
     return false()
 
 
@@ -181,8 +177,17 @@ def referral_visible(scope: AccessScope) -> ColumnElement[bool]:
     if scope.is_commissioner:
         return Referral.contract_id.in_(_commissioned_contract_ids(scope))
     if scope.role is Role.PARTNER_CLIENT:
-        return Referral.referrer_organisation_id == scope.organisation_id
+        return _partners_referral(scope)
     return false()
+
+
+def _partners_referral(scope: AccessScope) -> ColumnElement[bool]:
+    """A partner's referrals: those naming its organisation as the referrer, and those its
+    system delivered on someone else's behalf (it must be able to follow what it sent)."""
+    return or_(
+        Referral.referrer_organisation_id == scope.organisation_id,
+        Referral.delivered_by_organisation_id == scope.organisation_id,
+    )
 
 
 def change_request_visible(scope: AccessScope) -> ColumnElement[bool]:
