@@ -173,8 +173,10 @@ def why_no_provider(payload: Mapping[str, Any]) -> str:
     return "; ".join(found)
 
 
-def _describe(document: _Payload, reference: object, holder: _Resource, path: str) -> str:
-    if not isinstance(reference, Mapping):
+def _describe(
+    document: _Payload, reference: object, holder: _Resource, path: str, hops: int = 0
+) -> str:
+    if not isinstance(reference, Mapping) or hops > _MAX_HOPS:
         return f"{path} is empty"
     identifier = reference.get("identifier")
     if isinstance(identifier, Mapping):
@@ -188,6 +190,11 @@ def _describe(document: _Payload, reference: object, holder: _Resource, path: st
             else f"{path} has neither an identifier nor a reference"
         )
     kind = _type(target) or "resource"
+    element = _BELONGS_TO.get(kind)
+    if element is not None and isinstance(target.body.get(element), Mapping):
+        return _describe(
+            document, target.body.get(element), target, f"{target.path}.{element}", hops + 1
+        )
     systems = sorted(
         {
             str(item.get("system"))
