@@ -9,9 +9,11 @@ A referral message goes through these steps, each leaving a trace:
 2. **Check** — JSON, the shape the endpoint takes, the connector's R4 validation and mapping,
    the provider the referral is addressed to (`hub.fhir.routing`), that provider's existence.
 3. **Apply** — `hub.referrals.service.receive_referral` as the partner, with the minimum dataset
-   mapped from the message (`hub.fhir.dataset`); the referrals domain de-duplicates on the
-   sender's identifier (a re-send is applied once). A `FhirSubmission` joins message and
-   referral, and the archive row is marked applied — in the referral's transaction.
+   mapped from the message (`hub.fhir.dataset`), its priority, and the referrer the message
+   names (the partner is recorded as the deliverer; a warning says so when they differ); the
+   referrals domain de-duplicates on the sender's identifier (a re-send is applied once). A
+   `FhirSubmission` joins message and referral, and the archive row is marked applied — in the
+   referral's transaction.
 4. **Or reject** — the archive row is marked rejected with every problem, which records
    ``integration.payload_rejected`` (a data-quality case for someone to look at), and the sender
    gets the same problems as an OperationOutcome.

@@ -85,8 +85,9 @@ ReferralResult = Annotated[
 class ReferralQuery:
     @strawberry.field(
         description="Referrals visible to you, oldest received first (the longest wait at the "
-        "top), a page at a time. Partners see the referrals their organisation made; providers "
-        "those made to them; commissioners those on their contracts.",
+        "top), a page at a time. Partners see the referrals that name their organisation as "
+        "referrer and those their system delivered; providers those made to them; "
+        "commissioners those on their contracts.",
         extensions=READERS,
     )
     async def referrals(
