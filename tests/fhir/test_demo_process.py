@@ -15,7 +15,8 @@ import pytest
 from hub.embedded import free_port
 from tests.support.processes import HubProcess, hub_env, kill_servers, run_hub, wait_no_servers
 
-pytestmark = pytest.mark.slow
+# Starting the embedded PostgreSQL and loading the demo can take minutes on a loaded machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 SAMPLES = Path(__file__).parents[2] / "connectors" / "nhs_referrals" / "samples"
 FHIR_JSON = "application/fhir+json"
