@@ -26,8 +26,18 @@ from connectors.records.referral import ReferralSource
 
 NHS_NUMBER_SYSTEM: Final = "https://fhir.nhs.uk/Id/nhs-number"
 ODS_ORGANISATION_SYSTEM: Final = "https://fhir.nhs.uk/Id/ods-organization-code"
+# NHS England's own BaRS examples spell the ODS system with a lower-case "id". FHIR system URIs
+# are case-sensitive, but refusing the spelling the national standard's examples use would turn
+# away conformant senders; both spellings name the same ODS code system.
+ODS_ORGANISATION_SYSTEMS: Final = frozenset(
+    {ODS_ORGANISATION_SYSTEM, "https://fhir.nhs.uk/id/ods-organization-code"}
+)
 # e-RS Unique Booking Reference Number: preferred as the de-duplication key when present.
 UBRN_SYSTEM: Final = "https://fhir.nhs.uk/Id/UBRN"
+# The system of an identifier that is itself a URI (RFC 3986). A BaRS ServiceRequest carries no
+# identifier; its UUID (``id``, or the entry's ``urn:uuid:`` fullUrl) names the referral for the
+# whole BaRS exchange, so the hub keys a resend on it in this system.
+URI_IDENTIFIER_SYSTEM: Final = "urn:ietf:rfc:3986"
 SNOMED_SYSTEM: Final = "http://snomed.info/sct"
 
 NHS_NUMBER_VERIFICATION_EXTENSION: Final = (

@@ -25,6 +25,7 @@ How problems are treated:
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -193,7 +194,7 @@ class _Intake:
         assert isinstance(request, ServiceRequest)  # _service_request only returns these
         path = located.path
         self._check_request_codes(request, path)
-        identifier, other_identifiers = self._source_identifier(request, path)
+        identifier, other_identifiers = self._source_identifier(request, located)
         patient = self._patient(request, located)
         source, source_code = self._source_of_referral(request, path)
         referrer = self._referrer(request, located)
@@ -397,6 +398,17 @@ class _Intake:
                 f"{request.intent!r} is not an R4 request intent",
                 "invalid-code",
             )
+        if request.doNotPerform:
+            # A prohibition ("do not turn this patient") read as a request would ask a provider
+            # to do exactly what the clinician forbade; it is refused, never taken as a referral.
+            self.error(
+                IssueType.NOT_SUPPORTED,
+                f"{path}.doNotPerform",
+                "doNotPerform is true: this ServiceRequest asks for the service NOT to be done, "
+                "which is not a referral; send a referral without doNotPerform, and put "
+                "prohibitions in note or patientInstruction",
+                "do-not-perform",
+            )
         if request.priority is not None and request.priority not in codes.REQUEST_PRIORITY_CODES:
             self.error(
                 IssueType.VALUE,
@@ -406,26 +418,66 @@ class _Intake:
             )
 
     def _source_identifier(
-        self, request: ServiceRequest, path: str
+        self, request: ServiceRequest, located: _Located
     ) -> tuple[SourceIdentifier | None, tuple[SourceIdentifier, ...]]:
         """The identifier a resend will repeat: the e-RS UBRN when present, else the first
-        identifier with both a system and a value."""
+        identifier with both a system and a value; for a BaRS message whose ServiceRequest has
+        none, the ServiceRequest's UUID (BaRS names a referral by it for the whole exchange)."""
+        path = located.path
         complete = [
             SourceIdentifier(item.system, item.value, f"{path}.identifier[{index}]")
             for index, item in enumerate(request.identifier or [])
             if item.system and item.value
         ]
-        if not complete:
+        if complete:
+            chosen = next(
+                (item for item in complete if item.system == codes.UBRN_SYSTEM), complete[0]
+            )
+            return chosen, tuple(item for item in complete if item is not chosen)
+        for index, item in enumerate(request.identifier or []):
+            missing = "system" if item.value else "value"
             self.error(
                 IssueType.REQUIRED,
-                f"{path}.identifier",
-                "the referral needs an identifier with a system and a value, so that a resend "
-                "is recognised as the same referral",
-                "referral-identifier-missing",
+                f"{path}.identifier[{index}].{missing}",
+                f"this identifier has no {missing}; the hub recognises a resend by an "
+                "identifier's system and value together, so give both (the e-RS UBRN is "
+                f"system {codes.UBRN_SYSTEM})",
+                "referral-identifier-incomplete",
             )
+        if request.identifier:
             return None, ()
-        chosen = next((item for item in complete if item.system == codes.UBRN_SYSTEM), complete[0])
-        return chosen, tuple(item for item in complete if item is not chosen)
+        derived = self._bars_request_uuid(request, located)
+        if derived is not None:
+            return derived, ()
+        self.error(
+            IssueType.REQUIRED,
+            f"{path}.identifier",
+            "the referral has no identifier, so a resend could not be recognised as the same "
+            "referral: add ServiceRequest.identifier with a system and a value (the e-RS UBRN "
+            f"is system {codes.UBRN_SYSTEM}), or send it as a BaRS message whose "
+            "ServiceRequest has a UUID id or an entry fullUrl urn:uuid:<uuid>",
+            "referral-identifier-missing",
+        )
+        return None, ()
+
+    def _bars_request_uuid(
+        self, request: ServiceRequest, located: _Located
+    ) -> SourceIdentifier | None:
+        # Only a message (BaRS) guarantees that the ServiceRequest's UUID is the referral's own
+        # and stays the same on a resend; a create or a transaction may mint new ids each time.
+        if self.header is None:
+            return None
+        if request.id and _is_uuid(request.id):
+            return SourceIdentifier(
+                codes.URI_IDENTIFIER_SYSTEM, f"urn:uuid:{request.id.lower()}", f"{located.path}.id"
+            )
+        full_url = located.full_url or ""
+        if full_url.startswith("urn:uuid:") and _is_uuid(full_url.removeprefix("urn:uuid:")):
+            index = located.path.removeprefix("Bundle.entry[").split("]", 1)[0]
+            return SourceIdentifier(
+                codes.URI_IDENTIFIER_SYSTEM, full_url.lower(), f"Bundle.entry[{index}].fullUrl"
+            )
+        return None
 
     def _source_of_referral(
         self, request: ServiceRequest, path: str
@@ -469,7 +521,7 @@ class _Intake:
                 "invalid-code",
             )
             return None
-        return source, CodedValue(codes.CARE_HUB_SOURCE_OF_REFERRAL_EXTENSION, value, None)
+        return source, CodedValue(codes.CARE_HUB_SOURCE_OF_REFERRAL_EXTENSION, value, None, None)
 
     def _uk_core_source(
         self, extension: Extension, where: str
@@ -492,8 +544,8 @@ class _Intake:
         self.warn(
             IssueType.VALUE,
             f"{where}.valueCodeableConcept",
-            f"source of referral {coded.code or coded.display!r} has no Care Hub category; "
-            "recorded as 'other'",
+            f"source of referral {coded.code or coded.display or coded.text!r} has no Care Hub "
+            "category; recorded as 'other'",
             "source-of-referral-unmapped",
         )
         return ReferralSource.OTHER, coded
@@ -693,6 +745,7 @@ class _Intake:
             organisation_name=found.name,
             kind=kind,
             practitioner_name=practitioner,
+            ods_location=found.location if found.ods_code else None,
         )
 
     def resolve_reference(self, reference: Reference | None, holder: _Located) -> _Located | None:
@@ -705,21 +758,23 @@ class _Intake:
         logical identifier, or through an Organization or a PractitionerRole's organization."""
         if reference is None:
             return _Organisation(None, None)
-        if reference.identifier is not None and reference.identifier.system == (
-            codes.ODS_ORGANISATION_SYSTEM
+        if (
+            reference.identifier is not None
+            and reference.identifier.system in codes.ODS_ORGANISATION_SYSTEMS
         ):
-            code = self._ods(reference.identifier, f"{where}.identifier.value")
-            return _Organisation(code, reference.display, ods_invalid=code is None)
+            location = f"{where}.identifier.value"
+            code = self._ods(reference.identifier, location)
+            return _Organisation(code, reference.display, code is None, location)
         target = self.resolve(reference.reference, holder)
         if target is None:
             return _Organisation(None, reference.display)
         resource = target.resource
         if isinstance(resource, Organization):
             for index, identifier in enumerate(resource.identifier or []):
-                if identifier.system == codes.ODS_ORGANISATION_SYSTEM:
+                if identifier.system in codes.ODS_ORGANISATION_SYSTEMS:
                     where = f"{target.path}.identifier[{index}].value"
                     code = self._ods(identifier, where)
-                    return _Organisation(code, resource.name, ods_invalid=code is None)
+                    return _Organisation(code, resource.name, code is None, where)
             return _Organisation(None, resource.name)
         if isinstance(resource, PractitionerRole) and resource.organization is not None:
             return self._organisation_from(
@@ -844,6 +899,7 @@ class _Organisation:
     ods_code: str | None
     name: str | None
     ods_invalid: bool = False
+    location: str | None = None  # where the ODS code was read
 
 
 def _error(code: IssueType, where: str | None, diagnostics: str, detail: str) -> Issue:
@@ -851,17 +907,19 @@ def _error(code: IssueType, where: str | None, diagnostics: str, detail: str) ->
 
 
 def _coding(coding: Coding) -> CodedValue:
-    return CodedValue(coding.system, coding.code, coding.display)
+    return CodedValue(coding.system, coding.code, coding.display, None)
 
 
 def _coded(concept: CodeableConcept | None) -> CodedValue | None:
     if concept is None:
         return None
     first = next(iter(concept.coding or []), None)
+    # `text` is the clinician's own words ("Swollen abdomen") and the coding's display the
+    # terminology's ("Abdominal distension, gaseous"): both are kept, neither replaces the other.
     if first is not None:
-        return CodedValue(first.system, first.code, first.display or concept.text)
+        return CodedValue(first.system, first.code, first.display, concept.text)
     if concept.text:
-        return CodedValue(None, None, concept.text)
+        return CodedValue(None, None, None, concept.text)
     return None
 
 
@@ -922,6 +980,14 @@ def _reference_kind(reference: Reference | None, target: _Located | None) -> str
     if reference.reference and "/" in reference.reference:
         return reference.reference.rstrip("/").split("/")[-2] or None
     return None
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return len(value) == 36
 
 
 def _as_datetime(value: object, *, end_of_day: bool = False) -> datetime | None:

@@ -40,11 +40,16 @@ class ReferralPriority(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class CodedValue:
-    """An upstream code as sent (first coding, or text only): kept so mappings can be audited."""
+    """An upstream code as sent (first coding, or text only): kept so mappings can be audited.
+
+    `display` is the coding's display (the terminology's words); `text` is the concept's own
+    text, often the clinician's words ("Swollen abdomen"). Both are kept as sent.
+    """
 
     system: str | None
     code: str | None
     display: str | None
+    text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +143,8 @@ class Referrer:
     organisation_name: str | None
     kind: str | None
     practitioner_name: str | None
+    # Where in the payload the ODS code was read (the requester, or a message's sender).
+    ods_location: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

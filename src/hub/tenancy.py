@@ -23,7 +23,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
 
 from hub.accounts.models import Role
 from hub.auth.principal import Principal
@@ -170,11 +170,7 @@ def person_visible(scope: AccessScope) -> ColumnElement[bool]:
     if scope.role is Role.PARTNER_CLIENT:
         return or_(
             Person.id.in_(_linked_person_ids(scope)),
-            Person.id.in_(
-                select(Referral.person_id).where(
-                    Referral.referrer_organisation_id == scope.organisation_id
-                )
-            ),
+            Person.id.in_(select(Referral.person_id).where(_partners_referral(scope))),
         )
     return false()
 
@@ -214,8 +210,22 @@ def referral_visible(scope: AccessScope) -> ColumnElement[bool]:
     if scope.is_commissioner:
         return Referral.contract_id.in_(_commissioned_contract_ids(scope))
     if scope.role is Role.PARTNER_CLIENT:
-        return Referral.referrer_organisation_id == scope.organisation_id
+        return _partners_referral(scope)
     return false()
+
+
+def _partners_referral(scope: AccessScope) -> ColumnElement[bool]:
+    """A partner's referrals: those its system delivered (it must be able to follow what it
+    sent), and those received before deliverers were recorded that name it as referrer.
+    Being named as the requester of a referral another system delivered shows nothing: any
+    sender may name any practice, and naming must not make a person visible to it."""
+    return or_(
+        Referral.delivered_by_organisation_id == scope.organisation_id,
+        and_(
+            Referral.delivered_by_organisation_id.is_(None),
+            Referral.referrer_organisation_id == scope.organisation_id,
+        ),
+    )
 
 
 def change_request_visible(scope: AccessScope) -> ColumnElement[bool]:

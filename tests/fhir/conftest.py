@@ -6,18 +6,21 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from hub.accounts.models import Role
 from hub.db.engine import SessionFactory
 from hub.db.uow import unit_of_work
 from hub.organisations.models import OrganisationKind
 from tests import builders
+from tests.fhir.live import served
 from tests.support.identity import Identities
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -82,3 +85,10 @@ async def partner(
     """A GP federation (ODS Y99901) allowed to send and read referrals; the provider AX123
     exists to receive them."""
     return await make_partner(http, identities, sessions, ods_code="Y99901")
+
+
+@pytest.fixture
+async def live(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """The hub over real HTTP on loopback (uvicorn), for tests that must cross a socket."""
+    async with served(app) as client:
+        yield client

@@ -153,7 +153,8 @@ async def test_a_partner_reads_its_referral_as_a_task_and_the_read_is_logged(
     assert task["focus"]["identifier"] == {"system": UBRN, "value": "000000070000"}
     assert task["businessStatus"]["coding"][0]["code"] == "received"
     assert task["owner"]["identifier"]["value"] == "AX123"
-    assert task["requester"]["identifier"]["value"] == "Y99901"
+    # The practice the referral names (B86044), not the federation whose system sent it.
+    assert task["requester"]["identifier"]["value"] == "B86044"
     assert task["for"]["identifier"]["value"] == "9990000018"
     assert task["note"] == [
         {

@@ -21,6 +21,7 @@ from hub.referrals.models import Referral, ReferralSource, ReferralStatus
 from tests.fhir.conftest import FHIR_JSON, Partner, encode, payload
 
 UBRN = "https://fhir.nhs.uk/Id/UBRN"
+REQUESTER_ODS = "ServiceRequest.contained[1].identifier[0].value"
 
 
 def outcome_of(response: Any) -> list[dict[str, Any]]:
@@ -75,13 +76,19 @@ async def test_a_uk_core_gp_referral_becomes_a_referral_with_its_dataset(
     assert response.status_code == 201, response.text
     [referral] = await referrals(sessions)
     assert response.headers["location"] == f"http://testserver/fhir/ServiceRequest/{referral.id}"
+    # The practice the referral names (B86044) is not the federation that sent it (Y99901):
+    # both are kept, and the sender is told the hub noticed.
     assert brief(outcome_of(response)) == [
-        ("information", "informational", None, "referral-received")
+        ("warning", "business-rule", REQUESTER_ODS, "referrer-not-sender"),
+        ("information", "informational", None, "referral-received"),
     ]
     assert referral.source is ReferralSource.GP
     assert referral.status is ReferralStatus.RECEIVED
     assert referral.provider_id == provider
-    assert referral.referrer_organisation_id == partner.organisation_id
+    # B86044 is not an organisation the hub holds: the code is kept, the sender is recorded.
+    assert referral.referrer_organisation_id is None
+    assert referral.referrer_ods_code == "B86044"
+    assert referral.delivered_by_organisation_id == partner.organisation_id
     assert (referral.source_system, referral.source_identifier) == (UBRN, "000000070000")
     assert referral.minimum_dataset == {
         "nhsNumber": "9990000018",
@@ -91,12 +98,14 @@ async def test_a_uk_core_gp_referral_becomes_a_referral_with_its_dataset(
         "addressLine1": "12 Tannery Lane",
         "postcode": "LS6 3QT",
         "contactTelephone": "0113 496 0123",
-        "reasonForReferral": "Referral to service. Two falls at home in the last month; "
-        "struggling with washing and dressing. Instruction: Please call daughter before "
-        "visiting. Lives alone. Key safe by the back door; code held by the daughter.",
+        # The referrer's words ("Home care assessment") beside the code's display.
+        "reasonForReferral": "Home care assessment (Referral to service). Two falls at home "
+        "in the last month; struggling with washing and dressing. Instruction: Please call "
+        "daughter before visiting. Lives alone. Key safe by the back door; code held by the "
+        "daughter.",
         "referrerName": "Tannery Lane Surgery",
         "registeredGpPractice": "B86044",
-        "nextOfKin": "Susan Hartley (Next-of-Kin) 07700 900123",
+        "nextOfKin": "Susan Hartley (Daughter (Next-of-Kin)) 07700 900123",
     }
     # What FHIR cannot carry stays missing, for triage to ask about.
     assert referral.missing_fields == ["consentToReferral", "referrerContact", "knownRisks"]
@@ -107,7 +116,7 @@ async def test_a_uk_core_gp_referral_becomes_a_referral_with_its_dataset(
         "fhir",
         InboundStatus.APPLIED,
     )
-    assert kept.outcome == {"referral_id": str(referral.id), "created": True, "warnings": 0}
+    assert kept.outcome == {"referral_id": str(referral.id), "created": True, "warnings": 1}
     async with read_only(sessions) as session:
         submission = await session.scalar(select(FhirSubmission))
     assert submission is not None
@@ -132,6 +141,7 @@ async def test_the_same_message_sent_again_is_answered_with_the_referral_already
     [referral] = await referrals(sessions)
     assert again.headers["content-location"].endswith(f"/ServiceRequest/{referral.id}")
     assert brief(outcome_of(again)) == [
+        ("warning", "business-rule", REQUESTER_ODS, "referrer-not-sender"),
         ("information", "duplicate", None, "message-already-received"),
         ("information", "informational", None, "referral-held"),
     ]
@@ -151,6 +161,7 @@ async def test_a_resend_with_the_same_identifier_applies_once(
     assert response.status_code == 200
     [referral] = await referrals(sessions)
     assert brief(outcome_of(response)) == [
+        ("warning", "business-rule", REQUESTER_ODS, "referrer-not-sender"),
         ("information", "duplicate", "ServiceRequest.identifier[0]", "referral-already-received"),
         ("information", "informational", None, "referral-held"),
     ]
@@ -232,7 +243,8 @@ async def test_an_nhs_number_failing_its_check_digit_is_accepted_with_a_warning(
         submission = await session.scalar(select(FhirSubmission))
     assert submission is not None
     assert [item["details"]["coding"][0]["code"] for item in submission.warnings] == [
-        "nhs-number-check-failed"
+        "nhs-number-check-failed",
+        "referrer-not-sender",  # the hospital's message, delivered by the GP federation's client
     ]
 
 

@@ -27,6 +27,7 @@ MIXED_REPORT = [
     (4, "visits_per_day", "out_of_range", "error"),
     (4, "time_critical", "invalid_code", "error"),
     (5, "nhs_number", "nhs_number_check_failed", "warning"),
+    (5, "service_type", "invalid_code", "warning"),
     (7, "package_reference", "package_unknown", "error"),
     (8, "provider_ods", "provider_not_on_contract", "error"),
 ]

@@ -133,7 +133,12 @@ def _name_text(name: PersonName | None) -> str:
 
 
 def _coded_text(value: CodedValue) -> str:
-    return value.display or value.code or ""
+    """The sender's words first, then the code's meaning: "Swollen abdomen (Abdominal
+    distension, gaseous)". Either alone when that is all there is; the code when neither."""
+    coded = value.display or value.code or ""
+    if value.text and coded and value.text.strip().casefold() != coded.strip().casefold():
+        return f"{value.text} ({coded})"
+    return value.text or coded
 
 
 def _cut(text: str) -> str:

@@ -266,6 +266,18 @@ async def search_tasks(request: Request) -> Response:
     reader = _reader(request, principal, "fhir:Task.search")
     sessions = _runtime(request).sessions
     if "focus" in params:
+        if not params["focus"].strip():
+            raise FhirProblem(
+                400,
+                [
+                    error(
+                        "value",
+                        "focus needs a value: focus=ServiceRequest/<id>",
+                        expression="focus",
+                        detail_code="invalid-reference",
+                    )
+                ],
+            )
         focus = _focus_id(params["focus"])
         found = await service.tasks(sessions, reader, [focus]) if focus is not None else []
     elif "identifier" in params:
@@ -480,6 +492,20 @@ def _focus_id(value: str) -> uuid.UUID | None:
 def _token(value: str) -> tuple[str | None, str]:
     system, bar, code = value.partition("|")
     if not bar:
+        if not value.strip():
+            # An empty search value would match nothing and look like "no such referral".
+            raise FhirProblem(
+                400,
+                [
+                    error(
+                        "value",
+                        "identifier needs a value: identifier=<system>|<value> or "
+                        "identifier=<value>",
+                        expression="identifier",
+                        detail_code="invalid-token",
+                    )
+                ],
+            )
         return None, value
     if not code:
         raise FhirProblem(

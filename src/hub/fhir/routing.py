@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.nhs_referrals.codes import ODS_ORGANISATION_SYSTEM
+from connectors.nhs_referrals.codes import ODS_ORGANISATION_SYSTEMS
 
 # A resource that points at the organisation it belongs to, and the element that does.
 _BELONGS_TO = {"PractitionerRole": "organization", "HealthcareService": "providedBy"}
@@ -145,6 +145,72 @@ def where_to_name_the_provider(payload: Mapping[str, Any]) -> str:
     return f"{request.path}.performer" if request is not None else "ServiceRequest.performer"
 
 
+def why_no_provider(payload: Mapping[str, Any]) -> str:
+    """What the payload says instead of a provider's ODS code, element by element, so a sender
+    whose referral was refused for naming no provider can see what to change."""
+    document = _Payload(payload)
+    found: list[str] = []
+    request = document.service_request()
+    if request is not None:
+        for index, performer in enumerate(_list(request.body.get("performer"))):
+            found.append(
+                _describe(document, performer, request, f"{request.path}.performer[{index}]")
+            )
+    header = document.message_header()
+    if header is not None:
+        for index, destination in enumerate(_list(header.body.get("destination"))):
+            receiver = destination.get("receiver") if isinstance(destination, Mapping) else None
+            found.append(
+                _describe(
+                    document, receiver, header, f"{header.path}.destination[{index}].receiver"
+                )
+            )
+    if not found:
+        where = "ServiceRequest.performer" + (
+            " nor MessageHeader.destination.receiver" if header is not None else ""
+        )
+        return f"the payload has no {where}"
+    return "; ".join(found)
+
+
+def _describe(
+    document: _Payload, reference: object, holder: _Resource, path: str, hops: int = 0
+) -> str:
+    if not isinstance(reference, Mapping) or hops > _MAX_HOPS:
+        return f"{path} is empty"
+    identifier = reference.get("identifier")
+    if isinstance(identifier, Mapping):
+        return f"{path}.identifier has system {identifier.get('system')!r}, not an ODS system"
+    target = document.resolve(reference, holder)
+    if target is None:
+        shown = reference.get("reference")
+        return (
+            f"{path}.reference {shown!r} is not a resource in the payload"
+            if shown
+            else f"{path} has neither an identifier nor a reference"
+        )
+    kind = _type(target) or "resource"
+    element = _BELONGS_TO.get(kind)
+    if element is not None and isinstance(target.body.get(element), Mapping):
+        return _describe(
+            document, target.body.get(element), target, f"{target.path}.{element}", hops + 1
+        )
+    systems = sorted(
+        {
+            str(item.get("system"))
+            for item in _list(target.body.get("identifier"))
+            if isinstance(item, Mapping)
+        }
+    )
+    if kind in ("Organization", *_BELONGS_TO):
+        shown = f" (identifier systems: {', '.join(systems)})" if systems else " (no identifier)"
+        return f"{path} leads to the {kind} at {target.path}, which has no ODS code{shown}"
+    return (
+        f"{path} is a {kind}, not an Organization (or a PractitionerRole / HealthcareService "
+        "of one)"
+    )
+
+
 def _organisation_ods(
     document: _Payload, reference: object, holder: _Resource, path: str, hops: int = 0
 ) -> AddressedTo | None:
@@ -173,7 +239,9 @@ def _organisation_ods(
 
 
 def _ods_identifier(identifier: object) -> str | None:
-    if not isinstance(identifier, Mapping) or identifier.get("system") != ODS_ORGANISATION_SYSTEM:
+    if not isinstance(identifier, Mapping) or identifier.get("system") not in (
+        ODS_ORGANISATION_SYSTEMS
+    ):
         return None
     value = identifier.get("value")
     return value.strip() if isinstance(value, str) and value.strip() else None

@@ -9,9 +9,11 @@ A referral message goes through these steps, each leaving a trace:
 2. **Check** — JSON, the shape the endpoint takes, the connector's R4 validation and mapping,
    the provider the referral is addressed to (`hub.fhir.routing`), that provider's existence.
 3. **Apply** — `hub.referrals.service.receive_referral` as the partner, with the minimum dataset
-   mapped from the message (`hub.fhir.dataset`); the referrals domain de-duplicates on the
-   sender's identifier (a re-send is applied once). A `FhirSubmission` joins message and
-   referral, and the archive row is marked applied — in the referral's transaction.
+   mapped from the message (`hub.fhir.dataset`), its priority, and the referrer the message
+   names (the partner is recorded as the deliverer; a warning says so when they differ); the
+   referrals domain de-duplicates on the sender's identifier (a re-send is applied once). A
+   `FhirSubmission` joins message and referral, and the archive row is marked applied — in the
+   referral's transaction.
 4. **Or reject** — the archive row is marked rejected with every problem, which records
    ``integration.payload_rejected`` (a data-quality case for someone to look at), and the sender
    gets the same problems as an OperationOutcome.
@@ -41,6 +43,7 @@ from connectors.nhs_referrals import (
     issues_for_flags,
     parse_referral,
 )
+from connectors.nhs_referrals.codes import ODS_ORGANISATION_SYSTEM
 from connectors.records.referral import InboundReferral
 from connectors.standards.ods import check_ods_code
 from hub.audit.service import AccessRecorder, record_access
@@ -56,6 +59,7 @@ from hub.fhir.routing import (
     addressed_provider,
     find_service_request,
     where_to_name_the_provider,
+    why_no_provider,
 )
 from hub.fhir.status import referral_task
 from hub.integrations import archive
@@ -65,7 +69,7 @@ from hub.organisations import repository as organisations
 from hub.organisations.models import OrganisationKind
 from hub.referrals import service as referrals
 from hub.referrals.errors import DuplicateSourceIdentifier
-from hub.referrals.models import Referral, ReferralSource
+from hub.referrals.models import Referral, ReferralPriority, ReferralSource
 from hub.tenancy import AccessScope
 
 CONNECTOR = "nhs_referrals"
@@ -185,6 +189,7 @@ async def _apply(
     try:
         async with unit_of_work(sessions) as session:
             provider_id = await _provider(session, document, warnings)
+            warnings = (*warnings, *await _delivered_for_another(session, principal, inbound))
             receipt = await referrals.receive_referral(
                 session,
                 scope=scope,
@@ -195,6 +200,9 @@ async def _apply(
                 source_system=inbound.source_identifier.system,
                 source_identifier=inbound.source_identifier.value,
                 minimum_dataset=minimum_dataset(inbound),
+                priority=ReferralPriority(inbound.priority.value),
+                # The referrer the referral names, not the delivering client's organisation.
+                referrer_ods_code=inbound.referrer.ods_code,
             )
             referral = receipt.referral
             answer = warnings if receipt.created else (*warnings, _already_held(inbound, referral))
@@ -326,6 +334,35 @@ def _check_shape(document: Mapping[str, Any], interaction: Interaction) -> None:
         )
 
 
+async def _delivered_for_another(
+    session: AsyncSession, principal: Principal, inbound: InboundReferral
+) -> tuple[OutcomeIssue, ...]:
+    """A warning when the referral names a referrer other than the delivering client's
+    organisation. That is legitimate (e-RS, a discharge hub or a federation sends for a
+    practice) and the referral keeps the referrer it names, but the sender should know the hub
+    noticed: a system sending under the wrong practice's code is how a reply goes astray."""
+    named = inbound.referrer.ods_code
+    if named is None or principal.organisation_id is None:
+        return ()
+    caller = await organisations.get(session, principal.organisation_id)
+    if caller is None or (caller.ods_code or "").upper() == named.upper():
+        return ()
+    shown = f"{caller.name} ({caller.ods_code})" if caller.ods_code else caller.name
+    referrer = inbound.referrer.organisation_name
+    return (
+        OutcomeIssue(
+            severity=IssueSeverity.WARNING.value,
+            code="business-rule",
+            diagnostics=f"the referral names {named}"
+            + (f" ({referrer})" if referrer else "")
+            + f" as the referring organisation but was delivered by {shown}; it is recorded "
+            f"as referred by {named} and delivered by {shown}",
+            expression=inbound.referrer.ods_location,
+            detail_code="referrer-not-sender",
+        ),
+    )
+
+
 async def _provider(
     session: AsyncSession, document: Mapping[str, Any], warnings: Sequence[OutcomeIssue]
 ) -> uuid.UUID:
@@ -335,9 +372,13 @@ async def _provider(
             [
                 error(
                     "required",
-                    "name the provider the referral is for: performer (an Organization with "
-                    "an ODS identifier, https://fhir.nhs.uk/Id/ods-organization-code), or "
-                    "MessageHeader.destination.receiver in a message",
+                    "name the care provider the referral is for by its ODS code: "
+                    "ServiceRequest.performer, or MessageHeader.destination.receiver in a "
+                    'message, as a logical reference ({"identifier": {"system": '
+                    f'"{ODS_ORGANISATION_SYSTEM}", "value": "<ODS code>"}}}}) or a '
+                    "reference to an Organization (or a PractitionerRole / HealthcareService "
+                    "of one) carrying that identifier. Found: "
+                    f"{why_no_provider(document)}",
                     expression=where_to_name_the_provider(document),
                     detail_code="provider-missing",
                 )
@@ -513,13 +554,14 @@ async def tasks(
             ],
         )
         for referral in referrals_seen:
-            submission = await repository.first_submission(session, referral.id)
             found.append(
                 referral_task(
                     referral,
-                    priority=submission.priority if submission else None,
+                    priority=referral.priority.value,
                     provider_ods=codes.get(referral.provider_id) if referral.provider_id else None,
-                    referrer_ods=(
+                    # The referrer the referral named, even one the hub has no record of.
+                    referrer_ods=referral.referrer_ods_code
+                    or (
                         codes.get(referral.referrer_organisation_id)
                         if referral.referrer_organisation_id
                         else None

@@ -64,10 +64,10 @@ from connectors.la_portal import (
     Severity,
     parse_export,
 )
-from connectors.la_portal.columns import ValueProblem, column_key, read_date
+from connectors.la_portal.columns import ProblemCode, ValueProblem, column_key, read_date
 from connectors.records.portal import CommissionedPackageChange, PackageChangeType
 from hub.accounts.models import Role
-from hub.contracts.models import Contract
+from hub.contracts.models import Contract, ServiceType
 from hub.db.engine import SessionFactory
 from hub.db.uow import unit_of_work
 from hub.errors import Forbidden, HubError, InvalidInput, NotFound
@@ -364,10 +364,42 @@ class _RowRefused(Exception):
         }
 
 
+# Portal service types are free text. A row naming one the hub does not know is still applied
+# (the commissioner's word stands) but carries a warning, so a typo or a service outside what
+# the hub's contracts describe is looked at instead of passing unnoticed.
+_KNOWN_SERVICE_TYPES = tuple(sorted(kind.value for kind in ServiceType))
+
+
+def _service_type_warning(change: CommissionedPackageChange) -> RowProblem | None:
+    value = change.service_type
+    if value is None or not value.strip():
+        return None
+    words = value.strip().casefold().replace("-", " ").replace("_", " ")
+    for known in _KNOWN_SERVICE_TYPES:
+        name = known.replace("_", " ")
+        # "Reablement, with medication prompts" is reablement with a note.
+        if words == name or (words.startswith(name) and not words[len(name)].isalnum()):
+            return None
+    return RowProblem(
+        row_number=change.source.row_number,
+        column="service_type",
+        problem=f"unknown service type {value!r}: the hub knows "
+        f"{', '.join(name.replace('_', ' ') for name in _KNOWN_SERVICE_TYPES)}; the row is "
+        "applied as sent, check the service type with the commissioner",
+        raw_value=value,
+        code=ProblemCode.INVALID_CODE,
+        severity=Severity.WARNING,
+    )
+
+
 def _items(parsed: ImportResult) -> list[_Item]:
     warnings: dict[int, list[RowProblem]] = {}
     for problem in parsed.warnings:
         warnings.setdefault(problem.row_number, []).append(problem)
+    for change in parsed.accepted:
+        unknown = _service_type_warning(change)
+        if unknown is not None:
+            warnings.setdefault(change.source.row_number, []).append(unknown)
     items = [
         _Item(
             change.source.row_number,

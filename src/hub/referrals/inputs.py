@@ -11,12 +11,22 @@ from strawberry.scalars import JSON
 
 from hub.errors import InvalidInput
 from hub.graphql.ids import expect_global_id
-from hub.referrals.types import PACKAGE_TYPE, ReferralDecision, ReferralSource, RiskTier
+from hub.referrals.types import (
+    PACKAGE_TYPE,
+    ReferralDecision,
+    ReferralPriority,
+    ReferralSource,
+    RiskTier,
+)
 
 
 @strawberry.input(description="A referral as its sender has it.")
 class ReceiveReferralInput:
     source: ReferralSource
+    priority: ReferralPriority = strawberry.field(
+        default=ReferralPriority.ROUTINE,
+        description="How soon the referrer needs it acted on; routine when not given.",
+    )
     provider_id: strawberry.ID | None = strawberry.field(
         default=None,
         description="The provider organisation it is for. Required for partners and admins; "

@@ -21,6 +21,15 @@ class ReferralSource(StrEnum):
     OTHER = "other"
 
 
+class ReferralPriority(StrEnum):
+    """How soon the referrer needs the referral acted on (FHIR R4 request-priority)."""
+
+    ROUTINE = "routine"
+    URGENT = "urgent"
+    ASAP = "asap"
+    STAT = "stat"
+
+
 class ReferralStatus(StrEnum):
     RECEIVED = "received"
     TRIAGED = "triaged"
@@ -44,8 +53,19 @@ class Referral(Entity):
 
     reference: Mapped[str] = mapped_column(Text, unique=True)
     source: Mapped[ReferralSource] = mapped_column(pg_enum(ReferralSource, "referral_source"))
+    # The referrer the referral itself names (a FHIR requester, a BaRS sender): the organisation
+    # when the hub knows its ODS code, and the code as named either way.
     referrer_organisation_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("organisations.id")
+    )
+    referrer_ods_code: Mapped[str | None] = mapped_column(Text)
+    # Whose system delivered it: a partner client's organisation, which may send on behalf of
+    # the referrer (e-RS, a discharge hub); the office's own organisation for a hand entry.
+    delivered_by_organisation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organisations.id")
+    )
+    priority: Mapped[ReferralPriority] = mapped_column(
+        pg_enum(ReferralPriority, "referral_priority"), server_default=text("'routine'")
     )
     provider_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
     contract_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contracts.id"))
@@ -87,4 +107,5 @@ class Referral(Entity):
         ),
         Index("ix_referrals_provider_id_status", "provider_id", "status"),
         Index("ix_referrals_referrer_organisation_id", "referrer_organisation_id"),
+        Index("ix_referrals_delivered_by_organisation_id", "delivered_by_organisation_id"),
     )

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.contracts.models import Contract
 from hub.packages.models import CarePackage
 from hub.people.models import Person
-from hub.referrals.models import Referral, ReferralSource, ReferralStatus
+from hub.referrals.models import Referral, ReferralPriority, ReferralSource, ReferralStatus
 from hub.tenancy import (
     AccessScope,
     contract_visible,
@@ -84,6 +84,7 @@ async def list_page(
     after: tuple[datetime, uuid.UUID] | None = None,
     sources: Collection[ReferralSource] = (),
     statuses: Collection[ReferralStatus] = (),
+    priorities: Collection[ReferralPriority] = (),
     contract_id: uuid.UUID | None = None,
 ) -> Sequence[Referral]:
     """Visible referrals, oldest received first (the longest wait at the top of a worklist),
@@ -98,6 +99,8 @@ async def list_page(
         query = query.where(Referral.source.in_(list(sources)))
     if statuses:
         query = query.where(Referral.status.in_(list(statuses)))
+    if priorities:
+        query = query.where(Referral.priority.in_(list(priorities)))
     if contract_id is not None:
         query = query.where(Referral.contract_id == contract_id)
     if after is not None:

@@ -50,12 +50,14 @@ from hub.referrals.inputs import (
 )
 from hub.referrals.loaders import referral_loader
 from hub.referrals.models import Referral as ReferralRow
+from hub.referrals.models import ReferralPriority as PriorityValue
 from hub.referrals.models import ReferralSource as SourceValue
 from hub.referrals.models import ReferralStatus as StatusValue
 from hub.referrals.models import RiskTier as RiskTierValue
 from hub.referrals.types import (
     Referral,
     ReferralDatasetField,
+    ReferralPriority,
     ReferralSource,
     ReferralStatus,
 )
@@ -83,8 +85,9 @@ ReferralResult = Annotated[
 class ReferralQuery:
     @strawberry.field(
         description="Referrals visible to you, oldest received first (the longest wait at the "
-        "top), a page at a time. Partners see the referrals their organisation made; providers "
-        "those made to them; commissioners those on their contracts.",
+        "top), a page at a time. Partners see the referrals that name their organisation as "
+        "referrer and those their system delivered; providers those made to them; "
+        "commissioners those on their contracts.",
         extensions=READERS,
     )
     async def referrals(
@@ -101,6 +104,12 @@ class ReferralQuery:
         status: Annotated[
             list[ReferralStatus] | None,
             strawberry.argument(description="Only referrals in these statuses."),
+        ] = None,
+        priority: Annotated[
+            list[ReferralPriority] | None,
+            strawberry.argument(
+                description="Only referrals with these priorities (e.g. urgent, asap, stat)."
+            ),
         ] = None,
         contract_id: Annotated[
             strawberry.ID | None,
@@ -119,6 +128,7 @@ class ReferralQuery:
                 after=key,
                 sources=[SourceValue(s.value) for s in sources or ()],
                 statuses=[StatusValue(s.value) for s in status or ()],
+                priorities=[PriorityValue(p.value) for p in priority or ()],
                 contract_id=contract,
             )
         return build_connection(rows, limit, Referral.from_model, _sort_key)
@@ -177,6 +187,7 @@ class ReferralMutation:
                     source_system=input.source_system,
                     source_identifier=input.source_identifier,
                     minimum_dataset=json_object(input.minimum_dataset, "minimumDataset"),
+                    priority=PriorityValue(input.priority.value),
                 )
             return receipt.referral
 

@@ -38,7 +38,7 @@ from hub.errors import Forbidden, InvalidInput
 from hub.events.log import NewEvent, record
 from hub.kit.time import Clock, to_london
 from hub.organisations import repository as organisations
-from hub.organisations.models import OrganisationKind
+from hub.organisations.models import Organisation, OrganisationKind
 from hub.referrals import repository
 from hub.referrals.dataset import (
     assess_completeness,
@@ -54,7 +54,13 @@ from hub.referrals.errors import (
     ReferralNotFound,
     ReferralPartyNotFound,
 )
-from hub.referrals.models import Referral, ReferralSource, ReferralStatus, RiskTier
+from hub.referrals.models import (
+    Referral,
+    ReferralPriority,
+    ReferralSource,
+    ReferralStatus,
+    RiskTier,
+)
 from hub.tenancy import AccessScope
 
 R = ReferralStatus
@@ -136,11 +142,18 @@ async def receive_referral(
     source_system: str | None = None,
     source_identifier: str | None = None,
     minimum_dataset: Mapping[str, Any] | None = None,
+    priority: ReferralPriority = ReferralPriority.ROUTINE,
+    referrer_ods_code: str | None = None,
 ) -> Receipt:
     """Receive a referral and list what its minimum dataset lacks.
 
-    Who sends it decides who it is from and to: a partner client refers for its own
-    organisation; a provider's office receives for its own organisation; an admin names both.
+    Who sends it decides who it is to: a provider's office receives for its own organisation;
+    a partner client or an admin names the provider. Who it is from is, in this order: the
+    referrer the referral itself names by `referrer_ods_code` (a FHIR requester; the
+    organisation with that code when the hub knows it, the code kept either way), the
+    `referrer_organisation_id` given, or — for a partner client — the partner's organisation.
+    The caller's organisation is recorded as the one that delivered it, so a referral sent
+    on a GP's behalf by another system shows the GP as referrer and that system as deliverer.
     A re-send carrying a (source system, identifier) the same sender already used returns the
     referral received the first time, unchanged: senders retry, and a retry must not become a
     second referral in someone's worklist. Identifiers are scoped to their sender (the
@@ -148,16 +161,30 @@ async def receive_referral(
     use of the same identifier is another referral, and is never mentioned to this one.
     """
     system, identifier = _source_key(source_system, source_identifier)
-    provider, referrer = _parties(scope, provider_id, referrer_organisation_id)
     sender = _sender(scope)
     if system is not None and identifier is not None:
         existing = await _existing_receipt(session, scope, sender, system, identifier)
         if existing is not None:
             return Receipt(existing, created=False)
 
+    named_ods = _optional_ods(referrer_ods_code)
+    if named_ods is not None and referrer_organisation_id is not None:
+        raise InvalidInput(
+            "referrerOrganisationId",
+            "name the referrer by organisation id or by ODS code, not both",
+            code="AMBIGUOUS_REFERRER",
+        )
+    provider, referrer, delivered_by = _parties(
+        scope, provider_id, referrer_organisation_id, named_referrer=named_ods is not None
+    )
     await _require_organisation(session, provider, "providerId", kind=OrganisationKind.PROVIDER)
-    if referrer is not None:
-        await _require_organisation(session, referrer, "referrerOrganisationId")
+    if named_ods is not None:
+        named = await organisations.get_by_ods_code(session, named_ods)
+        referrer = named.id if named is not None else None
+    elif referrer is not None:
+        named_ods = (
+            await _require_organisation(session, referrer, "referrerOrganisationId")
+        ).ods_code
     if contract_id is not None:
         await _require_contract(session, scope, contract_id, provider)
     if person_id is not None and await repository.visible_person(session, scope, person_id) is None:
@@ -170,6 +197,9 @@ async def receive_referral(
         reference=_new_reference("REF", clock),
         source=source,
         referrer_organisation_id=referrer,
+        referrer_ods_code=named_ods,
+        delivered_by_organisation_id=delivered_by,
+        priority=priority,
         provider_id=provider,
         contract_id=contract_id,
         person_id=person_id,
@@ -204,6 +234,9 @@ async def receive_referral(
             "reference": referral.reference,
             "source": source.value,
             "referrerOrganisationId": str(referrer) if referrer else None,
+            "referrerOdsCode": named_ods,
+            "deliveredByOrganisationId": str(delivered_by) if delivered_by else None,
+            "priority": priority.value,
             "sourceSystem": system,
             "sourceIdentifier": identifier,
             "missingFields": list(referral.missing_fields),
@@ -445,9 +478,14 @@ async def _existing_receipt(
 
 
 def _parties(
-    scope: AccessScope, provider_id: uuid.UUID | None, referrer_id: uuid.UUID | None
-) -> tuple[uuid.UUID, uuid.UUID | None]:
-    """(provider, referrer) for this caller; see `receive_referral`."""
+    scope: AccessScope,
+    provider_id: uuid.UUID | None,
+    referrer_id: uuid.UUID | None,
+    *,
+    named_referrer: bool,
+) -> tuple[uuid.UUID, uuid.UUID | None, uuid.UUID | None]:
+    """(provider, referrer, delivered by) for this caller; see `receive_referral`. With
+    `named_referrer` the referral names its referrer itself and the caller delivers it."""
     if scope.role is Role.PARTNER_CLIENT:
         if scope.organisation_id is None:
             raise Forbidden("a partner client refers on behalf of an organisation; it has none")
@@ -461,7 +499,8 @@ def _parties(
             raise InvalidInput(
                 "providerId", "name the provider the referral is for", code="REQUIRED"
             )
-        return provider_id, scope.organisation_id
+        referrer = None if named_referrer else scope.organisation_id
+        return provider_id, referrer, scope.organisation_id
     if scope.is_office and scope.organisation_id is not None:
         if provider_id is not None and provider_id != scope.organisation_id:
             raise InvalidInput(
@@ -469,14 +508,27 @@ def _parties(
                 "an office receives referrals for its own organisation only",
                 code="NOT_YOUR_ORGANISATION",
             )
-        return scope.organisation_id, referrer_id
+        return scope.organisation_id, referrer_id, scope.organisation_id
     if scope.is_admin:
         if provider_id is None:
             raise InvalidInput(
                 "providerId", "name the provider the referral is for", code="REQUIRED"
             )
-        return provider_id, referrer_id
+        return provider_id, referrer_id, None
     raise Forbidden(f"a {scope.role.value} does not receive referrals")
+
+
+def _optional_ods(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    code = value.strip()
+    if len(code) > MAX_IDENTIFIER_LENGTH:
+        raise InvalidInput(
+            "referrerOdsCode",
+            f"must be at most {MAX_IDENTIFIER_LENGTH} characters",
+            code="TOO_LONG",
+        )
+    return code
 
 
 async def _require_organisation(
@@ -485,11 +537,12 @@ async def _require_organisation(
     field: str,
     *,
     kind: OrganisationKind | None = None,
-) -> None:
+) -> Organisation:
     organisation = await organisations.get(session, organisation_id)
     if organisation is None or (kind is not None and organisation.kind is not kind):
         what = f"{kind.value} organisation" if kind else "organisation"
         raise ReferralPartyNotFound(f"{field}: no {what} {organisation_id}")
+    return organisation
 
 
 async def _require_contract(

@@ -22,6 +22,7 @@ from hub.people.loaders import resolve_person
 from hub.people.types import Person
 from hub.referrals import dataset as pathway
 from hub.referrals.models import Referral as ReferralRow
+from hub.referrals.models import ReferralPriority as PriorityValue
 from hub.referrals.models import ReferralSource as SourceValue
 from hub.referrals.models import ReferralStatus as StatusValue
 from hub.referrals.models import RiskTier as RiskTierValue
@@ -39,6 +40,17 @@ class ReferralSource(Enum):
     SELF = SourceValue.SELF.value
     THIRD_SECTOR = SourceValue.THIRD_SECTOR.value
     OTHER = SourceValue.OTHER.value
+
+
+@strawberry.enum(
+    description="How soon the referrer needs the referral acted on, as they sent it (FHIR "
+    "request priority): routine, urgent, asap (as soon as possible) or stat (immediately)."
+)
+class ReferralPriority(Enum):
+    ROUTINE = PriorityValue.ROUTINE.value
+    URGENT = PriorityValue.URGENT.value
+    ASAP = PriorityValue.ASAP.value
+    STAT = PriorityValue.STAT.value
 
 
 @strawberry.enum(
@@ -108,6 +120,14 @@ class Referral(Node):
     reference: str = strawberry.field(description="The hub's reference, to read out on the phone.")
     source: ReferralSource
     status: ReferralStatus
+    priority: ReferralPriority = strawberry.field(
+        description="How soon the referrer needs it acted on (routine when they did not say)."
+    )
+    referrer_ods_code: str | None = strawberry.field(
+        description="The referring organisation's ODS code as the referral names it (a FHIR "
+        "requester or message sender), kept even when the hub does not know that "
+        "organisation; `referrer` is that organisation when it does."
+    )
     source_system: str | None = strawberry.field(
         description="The sending system; with `sourceIdentifier`, the key a re-send is matched on."
     )
@@ -138,6 +158,7 @@ class Referral(Node):
     updated_at: datetime
 
     referrer_organisation_id: strawberry.Private[uuid.UUID | None]
+    delivered_by_organisation_id: strawberry.Private[uuid.UUID | None]
     provider_id: strawberry.Private[uuid.UUID | None]
     contract_id: strawberry.Private[uuid.UUID | None]
     person_id: strawberry.Private[uuid.UUID | None]
@@ -151,9 +172,20 @@ class Referral(Node):
             return None
         return self.received_at + timedelta(days=self.maximum_safe_wait_days)
 
-    @strawberry.field(description="The organisation that made the referral (none for self).")
+    @strawberry.field(
+        description="The organisation that made the referral, as the referral names it (none "
+        "for self, or when the hub does not know the organisation: see `referrerOdsCode`)."
+    )
     async def referrer(self, info: Info) -> Organisation | None:
         return await _organisation(info, self.referrer_organisation_id)
+
+    @strawberry.field(
+        description="The organisation whose system delivered the referral to the hub. It "
+        "differs from `referrer` when a system sends on the referrer's behalf (e-RS, a "
+        "discharge hub, a GP federation)."
+    )
+    async def delivered_by(self, info: Info) -> Organisation | None:
+        return await _organisation(info, self.delivered_by_organisation_id)
 
     @strawberry.field(description="The provider the referral is for.")
     async def provider(self, info: Info) -> Organisation | None:
@@ -200,6 +232,8 @@ class Referral(Node):
             reference=row.reference,
             source=ReferralSource(row.source.value),
             status=ReferralStatus(row.status.value),
+            priority=ReferralPriority(row.priority.value),
+            referrer_ods_code=row.referrer_ods_code,
             source_system=row.source_system,
             source_identifier=row.source_identifier,
             missing_fields=[ReferralDatasetField.named(name) for name in row.missing_fields],
@@ -216,6 +250,7 @@ class Referral(Node):
             created_at=row.created_at,
             updated_at=row.updated_at,
             referrer_organisation_id=row.referrer_organisation_id,
+            delivered_by_organisation_id=row.delivered_by_organisation_id,
             provider_id=row.provider_id,
             contract_id=row.contract_id,
             person_id=row.person_id,

@@ -58,9 +58,9 @@ def test_gp_referral_with_contained_patient_maps_every_field() -> None:
     assert referral.message is None
     assert referral.flags == ()
 
-    assert referral.referrer.ods_code == "B86044"
+    assert referral.referrer.ods_code == "Y99901"
     assert referral.referrer.kind == "Organization"
-    assert referral.referrer.organisation_name == "Tannery Lane Surgery"
+    assert referral.referrer.organisation_name == "Northvale Medical Practice"
 
     patient = referral.patient
     assert patient.nhs_number == "9990000018"  # sent as "999 000 0018"
@@ -84,8 +84,12 @@ def test_gp_referral_with_contained_patient_maps_every_field() -> None:
 
     assert referral.service_requested is not None
     assert referral.service_requested.code == "306206005"
-    assert referral.reasons[0].display is not None
-    assert "Two falls" in referral.reasons[0].display
+    # The coding's display and the concept's text are both kept: neither replaces the other.
+    assert referral.service_requested.display == "Referral to service"
+    assert referral.service_requested.text == "Home care assessment"
+    assert referral.reasons[0].display is None
+    assert referral.reasons[0].text is not None
+    assert "Two falls" in referral.reasons[0].text
 
     dataset = referral.dataset
     assert dataset.authored_on == datetime(2025, 3, 10, 9, 30, tzinfo=UTC)
@@ -93,7 +97,7 @@ def test_gp_referral_with_contained_patient_maps_every_field() -> None:
     # is British Summer Time, so it ends at 23:00 UTC.
     assert dataset.requested_start == datetime(2025, 3, 17, 0, 0, tzinfo=UTC)
     assert dataset.requested_end == datetime(2025, 3, 31, 23, 0, tzinfo=UTC)
-    assert dataset.registered_gp_ods == "B86044"
+    assert dataset.registered_gp_ods == "Y99901"
     assert dataset.patient_instruction == "Please call daughter before visiting"
     assert dataset.notes == ("Lives alone. Key safe by the back door; code held by the daughter.",)
 
@@ -108,10 +112,10 @@ def test_hospital_discharge_message_bundle_maps_envelope_and_referrer() -> None:
     assert referral.flags == ()
 
     # requester -> PractitionerRole -> organization -> Organization with the trust's ODS code.
-    assert referral.referrer.ods_code == "RR8"
+    assert referral.referrer.ods_code == "RX9"
     assert referral.referrer.kind == "PractitionerRole"
     assert referral.referrer.practitioner_name == "Dr Chidi Okafor"
-    assert referral.referrer.organisation_name == "Leeds Teaching Hospitals NHS Trust"
+    assert referral.referrer.organisation_name == "Northvale General Hospital"
 
     message = referral.message
     assert message is not None
@@ -120,7 +124,7 @@ def test_hospital_discharge_message_bundle_maps_envelope_and_referrer() -> None:
     assert message.reason is not None
     assert message.reason.code == "new"
     assert message.source_endpoint == "https://discharge.leedsth.example.nhs.uk/fhir/R4"
-    assert message.sender_ods == "RR8"
+    assert message.sender_ods == "RX9"
     assert message.message_id == "3f5e1a9c-7b2d-4e8f-a6c1-9d3b5e7f1a00"
 
     patient = referral.patient
