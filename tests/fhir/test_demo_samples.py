@@ -147,12 +147,16 @@ async def test_a_referral_delivered_by_another_system_keeps_the_referrer_it_name
         {"odsCode": "Y99901"},
         {"odsCode": "RX9"},
     )
-    # The delivering system can follow what it sent, and so can the practice it names.
-    for partner in (demo.hospital, demo.gp):
-        task = await partner.get("Task", identifier="https://fhir.nhs.uk/Id/UBRN|000000070000")
-        assert task.status_code == 200, task.text
-        assert task.json()["total"] == 1
-        assert task.json()["entry"][0]["resource"]["requester"]["identifier"]["value"] == "Y99901"
+    # The delivering system can follow what it sent.
+    task = await demo.hospital.get("Task", identifier="https://fhir.nhs.uk/Id/UBRN|000000070000")
+    assert task.status_code == 200, task.text
+    assert task.json()["total"] == 1
+    assert task.json()["entry"][0]["resource"]["requester"]["identifier"]["value"] == "Y99901"
+    # The practice it names sees nothing of it: any sender may name any practice, and being
+    # named must not make a person visible to an organisation that did not send the referral.
+    named = await demo.gp.get("Task", identifier="https://fhir.nhs.uk/Id/UBRN|000000070000")
+    assert named.status_code == 200, named.text
+    assert named.json()["total"] == 0
 
 
 # (sample, interaction, HTTP status, first issue) as the partner README's table gives them.
