@@ -84,6 +84,14 @@ class HubMetrics:
             "Events the governance rules failed on and have not yet judged",
             registry=self.registry,
         )
+        # Seconds since any worker last ran the heartbeat job (read from Redis at each scrape);
+        # +Inf when no worker has beaten within the key's hour or Redis cannot be read. The
+        # alert in deploy/k8s/prometheus-rules.yaml fires on it.
+        self.worker_heartbeat_age = Gauge(
+            "hub_worker_heartbeat_age_seconds",
+            "Seconds since a worker last reported its heartbeat (+Inf: none seen)",
+            registry=self.registry,
+        )
 
         self._operation_labels: set[str] = set()
 
