@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,14 +22,15 @@ from hub.fhir.middleware import FhirErrorMiddleware
 from hub.fhir.routes import fhir_routes
 from hub.graphql.schema import build_schema
 from hub.graphql.view import HubGraphQL
-from hub.health import healthz, readyz
+from hub.health import healthz, readyz, worker_heartbeat_age
 from hub.integrations.webhooks import webhook_routes
 from hub.kit.time import Clock
 from hub.logging import get_logger
-from hub.metrics import HubMetrics, metrics_response
+from hub.metrics import HubMetrics, metrics_body, metrics_refusal
 from hub.middleware import RequestContextMiddleware
 from hub.runtime import Runtime
-from hub.worker import build_worker
+from hub.worker import HubWorker, build_worker, supervise
+from hub.worker_pulse import WorkerPulse
 
 log = get_logger(__name__)
 
@@ -63,9 +65,11 @@ def create_app(
             clock=clock,
         )
         app.state.runtime = runtime
+        worker: HubWorker | None = None
         if start_worker:
-            worker = build_worker(runtime)
-            runtime.worker_task = asyncio.create_task(worker.async_run(), name="arq-worker")
+            runtime.worker_pulse = WorkerPulse()
+            worker = build_worker(runtime, pulse=runtime.worker_pulse)
+            _start_worker(runtime, worker)
         # Objects made during start-up live for the process: keep them out of GC scans,
         # which otherwise cause the p99 spikes measured in shared/reference.
         gc.freeze()
@@ -73,16 +77,21 @@ def create_app(
         try:
             yield
         finally:
+            if worker is not None:
+                await _stop_worker(runtime, worker)
             await runtime.close()
             log.info("hub.stopped")
 
     async def prometheus(request: Request) -> Response:
-        return metrics_response(
-            request,
-            metrics.registry,
-            token=settings.metrics_token,
-            production=settings.is_production,
+        refusal = metrics_refusal(
+            request, token=settings.metrics_token, production=settings.is_production
         )
+        if refusal is not None:
+            return refusal
+        # Read from Redis only for the scraper: a stranger's request costs no round trip.
+        age = await worker_heartbeat_age(request.app.state.runtime)
+        metrics.worker_heartbeat_age.set(float("inf") if age is None else age)
+        return metrics_body(metrics.registry)
 
     async def jwks(request: Request) -> Response:
         """The development issuer's public keys (404 when a real identity provider is used)."""
@@ -115,3 +124,38 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+
+
+def _start_worker(runtime: Runtime, worker: HubWorker) -> None:
+    """Run the in-process worker under `supervise`; should that task ever end other than by
+    cancellation, say so at error level and start it again (a silent end is how cases stopped
+    opening)."""
+
+    def restart_if_ended(task: asyncio.Task[None]) -> None:
+        if task.cancelled() or runtime.worker_task is not task:
+            return
+        error = task.exception()
+        log.error(
+            "worker.task_ended",
+            error=repr(error) if error else "returned",
+            exc_info=(type(error), error, error.__traceback__) if error else None,
+        )
+        _start_worker(runtime, worker)
+
+    task = asyncio.create_task(supervise(worker), name="hub-worker")
+    task.add_done_callback(restart_if_ended)
+    runtime.worker_task = task
+
+
+async def _stop_worker(runtime: Runtime, worker: HubWorker) -> None:
+    """Stop taking jobs and cancel the running ones (arq puts them back to run again)."""
+    task, runtime.worker_task = runtime.worker_task, None
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    jobs = [job for job in worker.tasks.values() if not job.done()]
+    for job in jobs:
+        job.cancel()
+    if jobs:
+        await asyncio.wait(jobs, timeout=5.0)

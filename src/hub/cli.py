@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import os
 import signal
 import socket
 import sys
@@ -16,13 +17,16 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import ValidationError
 
 import hub
 from hub.config import Settings
 from hub.errors import ConfigurationError, HubError
+
+if TYPE_CHECKING:
+    from hub.embedded import ServiceEndpoints
 
 EXIT_CONFIG = 2
 EXIT_UNAVAILABLE = 3
@@ -110,7 +114,7 @@ async def _prepare_database(
         if demo:
             counts = await load_demo(create_session_factory(engine), SystemClock(), settings)
             summary = ", ".join(f"{n} {_label(what, n)}" for what, n in counts.items())
-            print(f"demo data loaded: {summary}", file=sys.stderr)
+            _say(f"demo data loaded: {summary}", "hub.demo_loaded", counts=counts)
         return revision or "none"
     finally:
         await engine.dispose()
@@ -124,11 +128,33 @@ def _label(kind: str, count: int) -> str:
     return words
 
 
-def cmd_serve(args: argparse.Namespace) -> None:
-    import uvicorn
+async def _check_redis(redis_url: str) -> None:
+    """One ping with short timeouts, so an unreachable Redis is one line, not arq's retries
+    and a lifespan traceback."""
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
 
-    from hub.app import create_app
-    from hub.embedded import provide_services
+    client: Redis = Redis.from_url(redis_url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        await client.ping()
+    except (RedisError, OSError, TimeoutError) as exc:
+        _fail(f"redis unreachable at {redact(redis_url)}: {exc}", EXIT_UNAVAILABLE)
+    finally:
+        await client.aclose()
+
+
+def _say(message: str, event: str, **fields: object) -> None:
+    """A message for the operator: a plain line, or one JSON log line under HUB_LOG_JSON."""
+    from hub.logging import json_line, json_logs
+
+    if json_logs():
+        print(json_line(event, "info", message=message, **fields), file=sys.stderr, flush=True)
+    else:
+        print(message, file=sys.stderr, flush=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from hub.embedded import DataDirInUse, provide_services
     from hub.logging import configure_logging
 
     settings = load_settings()
@@ -146,36 +172,71 @@ def cmd_serve(args: argparse.Namespace) -> None:
     _check_port_free(host, port)
     signal.signal(signal.SIGTERM, _sigterm_to_system_exit)
 
-    with provide_services(settings.database_url, settings.redis_url, settings.data_dir) as services:
-        # Production migrates as a release step (deploy/migrate.sh), never at start-up.
-        migrate = not settings.is_production or services.embedded_database
-        asyncio.run(
-            _prepare_database(
-                services.database_url, migrate=migrate, demo=args.demo, settings=settings
-            )
-        )
-        app = create_app(settings, database_url=services.database_url, redis_url=services.redis_url)
-        shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host  # noqa: S104
-        print(
-            f"Care Hub {hub.__version__} is running: open http://{shown_host}:{port}/graphql",
-            file=sys.stderr,
-        )
-        if services.embedded_database:
+    try:
+        with provide_services(
+            settings.database_url, settings.redis_url, settings.data_dir, owner=True
+        ) as services:
+            _serve(args, settings, services, host, port)
+    except DataDirInUse as exc:  # raised on entering, before anything started
+        _fail(str(exc), EXIT_CONFIG)
+
+
+def _serve(
+    args: argparse.Namespace, settings: Settings, services: ServiceEndpoints, host: str, port: int
+) -> None:
+    import uvicorn
+
+    from hub.app import create_app
+
+    if not services.embedded_redis:
+        asyncio.run(_check_redis(services.redis_url))
+    # Production migrates as a release step (deploy/migrate.sh), never at start-up.
+    migrate = not settings.is_production or services.embedded_database
+    asyncio.run(
+        _prepare_database(services.database_url, migrate=migrate, demo=args.demo, settings=settings)
+    )
+    app = create_app(settings, database_url=services.database_url, redis_url=services.redis_url)
+    shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host  # noqa: S104
+    url = f"http://{shown_host}:{port}/graphql"
+
+    def announce() -> None:
+        # Only now: the lifespan has opened everything and started the worker, and the
+        # socket listens. A failure before this point is one line and a non-zero exit.
+        _say(f"Care Hub {hub.__version__} is running: open {url}", "hub.ready", url=url)
+        if services.embedded_database and not settings.log_json:
             print(
-                f"  embedded PostgreSQL data: {settings.data_dir.resolve() / 'pg'}", file=sys.stderr
+                f"  embedded PostgreSQL data: {settings.data_dir.resolve() / 'pg'}",
+                file=sys.stderr,
             )
-        print("  stop with Ctrl-C", file=sys.stderr)
-        config = uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_level=settings.log_level,
-            access_log=False,
-            lifespan="on",
-            ws="websockets-sansio",
-            timeout_graceful_shutdown=10,
-        )
-        uvicorn.Server(config).run()
+        if not settings.log_json:
+            print("  stop with Ctrl-C", file=sys.stderr, flush=True)
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        # Our logging configuration renders uvicorn's records (one format, see hub.logging).
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        ws="websockets-sansio",
+        timeout_graceful_shutdown=10,
+    )
+    _announcing_server(config, announce).run()
+
+
+def _announcing_server(config: Any, announce: Callable[[], None]) -> Any:
+    """uvicorn's server, announcing the hub once it listens (uvicorn exits on a failed start)."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if not self.should_exit:
+                announce()
+
+    return Server(config)
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
@@ -183,7 +244,8 @@ def cmd_worker(args: argparse.Namespace) -> None:
     from hub.logging import configure_logging
     from hub.metrics import HubMetrics
     from hub.runtime import Runtime
-    from hub.worker import build_worker
+    from hub.worker import build_worker, supervise
+    from hub.worker_pulse import WorkerPulse
 
     settings = load_settings()
     if settings.database_url is None or settings.redis_url is None:
@@ -194,6 +256,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
         )
     configure_logging(settings.log_level, json=settings.log_json)
     signal.signal(signal.SIGTERM, _sigterm_to_system_exit)
+    asyncio.run(_check_redis(settings.redis_url))
 
     async def run() -> None:
         assert settings.database_url is not None
@@ -205,17 +268,46 @@ def cmd_worker(args: argparse.Namespace) -> None:
             schema=schema,
             metrics=HubMetrics(),
         )
-        # arq's own handlers turn SIGINT/SIGTERM into a graceful stop of running jobs.
-        worker = build_worker(runtime, burst=args.burst, handle_signals=True)
+        pulse = WorkerPulse(alive_file=None if args.burst else settings.worker_alive_file)
+        # arq's own handlers turn SIGINT/SIGTERM into a graceful stop of running jobs; while
+        # the worker waits out a Redis outage its loop is not running, so the signal also
+        # cancels the supervisor.
+        worker = build_worker(runtime, burst=args.burst, handle_signals=True, pulse=pulse)
+        supervisor = asyncio.current_task()
+        assert supervisor is not None
+
+        def stop_supervisor(signum: signal.Signals) -> None:
+            supervisor.cancel()
+
+        worker.on_stop = stop_supervisor
+        _say("hub worker: running", "worker.started", pid=os.getpid())
         try:
-            await worker.async_run()
+            await supervise(worker)
         except asyncio.CancelledError:
-            print("hub worker: stopped", file=sys.stderr)
+            _say("hub worker: stopped", "worker.stopped")
         finally:
+            jobs = [job for job in worker.tasks.values() if not job.done()]
+            if jobs:
+                await asyncio.wait(jobs, timeout=10)
             # The pool belongs to the runtime (worker.close() would close it a second time).
             await runtime.close()
+            if pulse.alive_file is not None:
+                pulse.alive_file.unlink(missing_ok=True)
 
     asyncio.run(run())
+
+
+def cmd_worker_check(args: argparse.Namespace) -> None:
+    """Liveness of the `hub worker` on this machine (its container): exit 0 when alive.
+    Probes call `python -m hub.worker_pulse`, the same check without the CLI's imports."""
+    from hub.worker_pulse import check_alive
+
+    settings = load_settings()
+    limit = settings.worker_heartbeat_seconds * settings.worker_stale_after_beats
+    alive, message = check_alive(settings.worker_alive_file, limit)
+    if not alive:
+        _fail(message, 1)
+    print(message)
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
@@ -582,6 +674,16 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--burst", action="store_true", help="run queued jobs, then exit")
     worker.set_defaults(run=cmd_worker)
 
+    worker_check = commands.add_parser(
+        "worker-check",
+        help="exit 0 if this machine's `hub worker` is alive (its liveness probe)",
+        description="Reads the pulse `hub worker` writes (HUB_WORKER_ALIVE_FILE) and exits 0 "
+        "when its process runs and it polled Redis, or tried to reach it, within "
+        "HUB_WORKER_STALE_AFTER_BEATS x HUB_WORKER_HEARTBEAT_SECONDS; 1 otherwise. A worker "
+        "waiting out a Redis outage stays alive; a stuck one does not.",
+    )
+    worker_check.set_defaults(run=cmd_worker_check)
+
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument(
         "--revision", default="head", help="upgrade to this revision (default head)"
@@ -675,16 +777,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _print_error(message: str) -> None:
+    from hub.logging import json_line, json_logs
+
+    if json_logs():
+        print(json_line("hub.error", "error", message=message), file=sys.stderr)
+    else:
+        print(f"hub: error: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     run: Callable[[argparse.Namespace], None] = args.run
     try:
         run(args)
     except CliError as exc:
-        print(f"hub: error: {exc}", file=sys.stderr)
+        _print_error(str(exc))
         sys.exit(exc.exit_code)
     except (ConfigurationError, HubError) as exc:
-        print(f"hub: error: {exc}", file=sys.stderr)
+        _print_error(str(exc))
         sys.exit(EXIT_UNAVAILABLE)
     except KeyboardInterrupt:
         with contextlib.suppress(Exception):

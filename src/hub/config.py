@@ -5,6 +5,8 @@ Only composition roots (app, worker, cli) read settings; everything else is hand
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from enum import StrEnum
 from functools import lru_cache
@@ -70,6 +72,26 @@ class Settings(BaseSettings):
     )
     worker_heartbeat_seconds: int = Field(
         default=15, ge=1, le=3600, description="How often the worker reports that it is alive."
+    )
+    worker_stale_after_beats: int = Field(
+        default=4,
+        ge=2,
+        le=100,
+        description="The worker counts as stopped once it has not polled Redis for this many "
+        "heartbeat intervals: `/readyz` answers 503 (in-process worker) and `hub worker-check` "
+        "fails (a `hub worker`'s liveness probe). 4 x 15 s = 60 s by default.",
+    )
+    worker_alive_file: Path = Field(
+        # The image's only writable path is /tmp (an emptyDir in deploy/k8s).
+        default=Path("/tmp/care-hub-worker.alive"),  # noqa: S108 - a pulse, not a secret
+        description="Where `hub worker` records that it is alive, for `hub worker-check` "
+        "(its liveness probe). One file per worker: give workers sharing a /tmp their own.",
+    )
+    worker_slow_job_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="A job that runs longer is logged at warning (routine runs log at debug).",
     )
 
     # --- identity -------------------------------------------------------------------------
@@ -274,6 +296,22 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         """`HUB_AUTH_JWKS_URL=` in an env file means "not set", not an empty URL or `Path('.')`."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("field_encryption_key")
+    @classmethod
+    def _field_key_shape(cls, value: str | None) -> str | None:
+        """Refused here, before anything starts or migrates, not at the first sealed read."""
+        if value is None:
+            return None
+        try:
+            key = base64.b64decode(value.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(
+                "must be base64 of 32 random bytes (openssl rand -base64 32)"
+            ) from None
+        if len(key) != 32:
+            raise ValueError(f"must be base64 of 32 bytes, not {len(key)}")
+        return value
 
     @field_validator("auth_algorithms")
     @classmethod

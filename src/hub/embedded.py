@@ -9,12 +9,18 @@ port. Both stop when the hub stops. Three traps this module handles:
   pids are pruned before attaching.
 * The embedded PostgreSQL listens on a Unix socket only; the URL carries the socket directory.
 * Our Redis child outlives a `kill -9` of the hub; its pid file lets the next start stop it.
+  "Stale" must mean "its hub is dead", never "another hub is running": the hub that starts
+  embedded servers owns the data directory through `DataDirLock` (an flock on
+  `<data_dir>/hub.lock` naming its pid; the kernel drops it when the process dies, even by
+  `kill -9`), and only the owner cleans up leftovers. A second `hub serve` on the same
+  directory refuses in one line instead of killing the first one's Redis.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -238,6 +244,57 @@ class EmbeddedRedis:
         log.info("embedded_redis.stopped")
 
 
+class DataDirInUse(ConfigurationError):
+    """Another live hub owns the data directory (and the embedded servers in it)."""
+
+    code = "DATA_DIR_IN_USE"
+
+    def __init__(self, data_dir: Path, pid: int | None) -> None:
+        who = f"another hub, pid {pid}," if pid else "another hub"
+        super().__init__(f"{who} is using {data_dir}: stop it or set HUB_DATA_DIR")
+        self.pid = pid
+
+
+class DataDirLock:
+    """An exclusive flock on `<data_dir>/hub.lock`, held for the life of the owning process.
+
+    The file names the owner (pid and start time) so a refused second hub can say which
+    process to stop. The file is never deleted: unlinking a lock file races with a process
+    that has just opened it."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.path = data_dir / "hub.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise DataDirInUse(self.data_dir, self.owner_pid()) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "started": time.time()}).encode())
+        self._fd = fd
+
+    def owner_pid(self) -> int | None:
+        try:
+            return int(json.loads(self.path.read_text())["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
 @dataclass(frozen=True)
 class ServiceEndpoints:
     database_url: str
@@ -248,12 +305,23 @@ class ServiceEndpoints:
 
 @contextlib.contextmanager
 def provide_services(
-    database_url: str | None, redis_url: str | None, data_dir: Path
+    database_url: str | None, redis_url: str | None, data_dir: Path, *, owner: bool = False
 ) -> Iterator[ServiceEndpoints]:
     """Yield the URLs to use, starting embedded servers for whichever URL is missing.
 
     Given URLs are used as they are and nothing is started. The embedded servers stop when the
-    block exits, by any path (return, exception, SystemExit from a SIGTERM handler)."""
+    block exits, by any path (return, exception, SystemExit from a SIGTERM handler).
+
+    `owner` (`hub serve`): take the data directory's lock first (raises `DataDirInUse` when a
+    live hub holds it). The embedded Redis is only ever started by an owner, because starting
+    it stops a leftover one. One-shot commands (`hub token`, `hub migrate`) attach to the
+    embedded PostgreSQL of a running hub through its ref-count instead, and need no lock."""
+    needs_servers = database_url is None or redis_url is None
+    lock = DataDirLock(data_dir.expanduser().resolve()) if owner and needs_servers else None
+    if redis_url is None and lock is None:
+        raise ConfigurationError("the embedded Redis is started only by the data dir's owner")
+    if lock is not None:
+        lock.acquire()
     postgres = EmbeddedPostgres(data_dir / "pg") if database_url is None else None
     redis = EmbeddedRedis(data_dir / "redis") if redis_url is None else None
     try:
@@ -272,6 +340,8 @@ def provide_services(
             redis.stop()
         if postgres:
             postgres.stop()
+        if lock is not None:
+            lock.release()
 
 
 def running_pids_under(path: Path) -> list[int]:

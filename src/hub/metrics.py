@@ -114,6 +114,14 @@ class HubMetrics:
             "Events the governance rules failed on and have not yet judged",
             registry=self.registry,
         )
+        # Seconds since any worker last ran the heartbeat job (read from Redis at each scrape);
+        # +Inf when no worker has beaten within the key's hour or Redis cannot be read. The
+        # alert in deploy/k8s/prometheus-rules.yaml fires on it.
+        self.worker_heartbeat_age = Gauge(
+            "hub_worker_heartbeat_age_seconds",
+            "Seconds since a worker last reported its heartbeat (+Inf: none seen)",
+            registry=self.registry,
+        )
 
         self._trusted_names: set[str] = set()
         self._learned_names: set[str] = set()
@@ -160,10 +168,9 @@ class HubMetrics:
         self.registry.register(_PoolCollector(engine))
 
 
-def metrics_response(
-    request: Request, registry: CollectorRegistry, *, token: str | None, production: bool
-) -> Response:
-    """`GET /metrics`: the registry, for a caller holding `HUB_METRICS_TOKEN` as a bearer token.
+def metrics_refusal(request: Request, *, token: str | None, production: bool) -> Response | None:
+    """The answer to a caller who may not read `GET /metrics`, or None for the scraper holding
+    `HUB_METRICS_TOKEN` as a bearer token.
 
     Without a configured token the endpoint is open outside production (a developer's laptop)
     and closed in production, so a deployment never exposes it by omission.
@@ -184,4 +191,8 @@ def metrics_response(
                 status_code=401,
                 headers={"www-authenticate": 'Bearer realm="metrics"'},
             )
+    return None
+
+
+def metrics_body(registry: CollectorRegistry) -> Response:
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import strawberry
 from arq import create_pool
@@ -20,6 +21,9 @@ from hub.kit.time import Clock, SystemClock
 from hub.logging import get_logger
 from hub.metrics import HubMetrics
 from hub.people.sealing import sealer_for
+
+if TYPE_CHECKING:
+    from hub.worker_pulse import WorkerPulse
 
 log = get_logger(__name__)
 
@@ -39,6 +43,8 @@ class Runtime:
     notifier: EventNotifier
     clock: Clock = field(default_factory=SystemClock)
     worker_task: asyncio.Task[None] | None = None
+    # The in-process worker's loop (None when `hub worker` runs apart): `/readyz` judges it.
+    worker_pulse: WorkerPulse | None = None
 
     @classmethod
     async def open(
