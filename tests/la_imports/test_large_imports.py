@@ -174,10 +174,12 @@ async def test_the_command_line_imports_with_progress_and_a_report(
     assert "row 4, effective_date: not a real calendar date" in first.stderr
     assert "row 8, provider_ods: XY999 is not the provider on contract NV-HC-2026" in first.stderr
     assert "7 rows, 4 applied, 0 unchanged, 3 invalid, 1 with warnings" in first.stdout
-    # The row with a warning is named, as the invalid ones are.
+    # The row with warnings is named, as the invalid ones are, once per warning.
     warnings = [line for line in first.stderr.splitlines() if ": warning: " in line]
-    assert len(warnings) == 1, first.stderr
-    assert warnings[0].startswith("  row 5, nhs_number: warning: "), warnings
+    assert [line.split(": warning: ")[0] for line in warnings] == [
+        "  row 5, nhs_number",
+        "  row 5, service_type",
+    ], first.stderr
     assert second.returncode == 5
     assert "7 rows, 0 applied, 4 unchanged, 3 invalid" in second.stdout
     assert unknown.returncode == 2
