@@ -47,6 +47,7 @@ def postgres_admin_url(tmp_root: Path) -> Iterator[str]:
         return
     server = EmbeddedPostgres(tmp_root / "pg", delete_on_stop=True)
     server.start()
+    asyncio.run(_without_durability(server.admin_url))
     try:
         yield server.admin_url
     finally:
@@ -65,6 +66,19 @@ def redis_base_url(tmp_root: Path) -> Iterator[str]:
         yield url
     finally:
         server.stop()
+
+
+async def _without_durability(admin_dsn: str) -> None:
+    """The tests' private cluster is thrown away after the run, so it need not survive a power
+    cut: without fsync, synchronous commit and full-page writes, every test's CREATE DATABASE
+    and commit stops waiting on the disk. Only this cluster; never the hub's own."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            await conn.execute(f"ALTER SYSTEM SET {setting} = off")
+        await conn.execute("SELECT pg_reload_conf()")
+    finally:
+        await conn.close()
 
 
 class DatabaseFactory:
