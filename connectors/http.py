@@ -562,8 +562,9 @@ def json_ends_early(error: json.JSONDecodeError) -> bool:
         return True
     if error.msg.startswith("Unterminated string"):
         return True
-    if error.msg.startswith("Invalid \\uXXXX escape"):
-        # json points at the `u` of an escape that the end of input cut off.
+    if error.msg.startswith("Invalid \\u"):
+        # json's message for a short unicode escape; it points at the `u` that the end of
+        # input cut off.
         return re.fullmatch(r"u[0-9a-fA-F]{0,4}", rest) is not None
     return _UNFINISHED_TOKEN.fullmatch(rest) is not None
 

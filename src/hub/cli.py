@@ -369,7 +369,6 @@ def _staff_id(given: str) -> uuid.UUID:
 
 def cmd_token(args: argparse.Namespace) -> None:
     """Register (or update) a development account and print a signed token for it."""
-    import uuid as uuid_module
     from datetime import timedelta
 
     from hub.accounts import service as accounts
@@ -403,7 +402,7 @@ def cmd_token(args: argparse.Namespace) -> None:
                     organisation = None
                     try:
                         organisation = await organisations.get(
-                            session, uuid_module.UUID(args.organisation)
+                            session, uuid.UUID(args.organisation)
                         )
                     except ValueError:
                         organisation = await organisations.get_by_ods_code(

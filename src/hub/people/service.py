@@ -399,20 +399,24 @@ async def import_person(
     if not source.strip():
         raise InvalidInput("source", "must say where the record came from", code="REQUIRED")
     check = check_nhs_number(nhs_number) if nhs_number and nhs_number.strip() else None
+
+    async def held(existing: Person, check: NhsNumberCheck) -> ImportedPerson:
+        return await _imported_held_number(
+            session,
+            existing,
+            details,
+            check,
+            source.strip(),
+            readers,
+            actor,
+            clock,
+            organisation_id,
+        )
+
     if check is not None and check.is_valid and check.normalised is not None:
         existing = await repository.get_by_checked_nhs_number(session, check.normalised)
         if existing is not None:
-            return await _imported_held_number(
-                session,
-                existing,
-                details,
-                check,
-                source.strip(),
-                readers,
-                actor,
-                clock,
-                organisation_id,
-            )
+            return await held(existing, check)
     person = _new_person(details, clock)
     if check is None or check.status is CheckStatus.MALFORMED:
         person.nhs_number, person.nhs_number_status = None, NhsNumberStatus.ABSENT
@@ -436,17 +440,7 @@ async def import_person(
         )
         if existing is None or check is None:  # pragma: no cover - the index proves it
             raise
-        return await _imported_held_number(
-            session,
-            existing,
-            details,
-            check,
-            source.strip(),
-            readers,
-            actor,
-            clock,
-            organisation_id,
-        )
+        return await held(existing, check)
     await record(
         session,
         NewEvent(
